@@ -1,0 +1,45 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+from aiohttp import web
+
+from gateway.app_keys import REGISTRY, TRANSPORTS, VALIDATOR
+from gateway.proxy import forward
+from gateway.proxy.edge import edge_middleware
+from gateway.proxy.mock_upstream import MockTransport
+from gateway.proxy.request_validation import RequestValidator
+from gateway.proxy.transport import HttpTransport, Transport
+from gateway.reload import RegistryHolder
+
+POOL_SIZE = 512
+
+
+def create_app(holder: RegistryHolder, *, transports: Mapping[str, Transport] | None = None) -> web.Application:
+    """The gateway app around a loaded registry. `transports` replaces the real ones (tests)."""
+    limits = holder.current.config.limits
+    app = web.Application(middlewares=[edge_middleware], client_max_size=limits.max_body_bytes)
+    app[REGISTRY] = holder
+    app[VALIDATOR] = RequestValidator()
+
+    async def upstream_session(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POOL_SIZE, limit_per_host=0, keepalive_timeout=60),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),  # identity bodies: relayed as they are
+        )
+        app[TRANSPORTS] = transports or {"http": HttpTransport(session), "mock": MockTransport()}
+        yield
+        await session.close()
+
+    app.cleanup_ctx.append(upstream_session)
+    app.router.add_post("/v1/chat/completions", forward.chat_completions)
+    app.router.add_post("/v1/completions", forward.completions)
+    app.router.add_post("/v1/embeddings", forward.embeddings)
+    app.router.add_get("/v1/models", forward.list_models)
+    app.router.add_get("/v1/models/{model:.+}", forward.retrieve_model)
+    app.router.add_get("/healthz", forward.healthz)
+    return app

@@ -1,0 +1,20 @@
+"""Typed keys for what the aiohttp application and each request carry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from gateway.proxy.request_validation import RequestValidator
+from gateway.proxy.transport import Transport
+from gateway.reload import RegistryHolder
+
+REGISTRY = web.AppKey("registry", RegistryHolder)
+VALIDATOR = web.AppKey("validator", RequestValidator)
+TRANSPORTS = web.AppKey("transports", Mapping[str, Transport])
+
+# request-scoped: fields for the access-log event, filled in as the request is handled
+ACCESS = "gateway.access"
+AccessFields = dict[str, Any]

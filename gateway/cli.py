@@ -1,0 +1,95 @@
+"""Command line: `gateway [--config FILE] [--host H] [--port P]` serves; `gateway check FILE` validates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from gateway import __version__
+from gateway.app import create_app
+from gateway.config.problems import ConfigError
+from gateway.logging_setup import configure_logging
+from gateway.reload import RegistryHolder, load_registry
+
+log = structlog.get_logger("gateway")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM API gateway.")
+    parser.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG", "routes.yaml"),
+                        help="routes.yaml to serve (default: $GATEWAY_CONFIG or ./routes.yaml)")
+    parser.add_argument("--host", help="listen address (overrides listen.host)")
+    parser.add_argument("--port", type=int, help="listen port (overrides listen.port; 0 picks a free one)")
+    parser.add_argument("--log-format", choices=("auto", "json", "console"), help="overrides log.format")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    return parser
+
+
+def check(path: str) -> int:
+    """Validate and compile a config without serving it; every problem on its own line."""
+    configure_logging("warning", "console")
+    try:
+        registry = load_registry(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}" if not problem.startswith(path) else problem, file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({len(registry.routes)} models, {len(registry.unavailable)} unavailable)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        if len(argv) != 2:
+            print("usage: gateway check FILE", file=sys.stderr)
+            return 2
+        return check(argv[1])
+    args = _parser().parse_args(argv)
+    try:
+        holder = RegistryHolder.load(args.config)
+    except ConfigError as exc:
+        configure_logging("info", args.log_format or "auto")
+        log.error("config_invalid", path=args.config, problems=exc.problems)
+        return 1
+    config = holder.current.config
+    configure_logging(config.log.level, args.log_format or config.log.format)
+    for warning in config.warnings:
+        log.warning("config_warning", detail=warning)
+    host = args.host or config.listen.host
+    port = config.listen.port if args.port is None else args.port
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(serve(holder, host, port))
+    return 0
+
+
+async def serve(holder: RegistryHolder, host: str, port: int) -> None:
+    app = create_app(holder)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=2048)
+    await site.start()
+    actual_port = runner.addresses[0][1] if runner.addresses else port
+    log.info("listening", host=host, port=actual_port, url=f"http://{host}:{actual_port}/v1",
+             models=sorted(holder.current.routes), unavailable=sorted(holder.current.unavailable))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, holder.reload)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting_down")
+        await runner.cleanup()

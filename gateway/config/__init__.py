@@ -1,0 +1,3 @@
+"""routes.yaml: read, interpolate, validate, freeze."""
+
+from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Read routes.yaml into a GatewayConfig: parse, interpolate `${VAR}`, validate, freeze.
+
+A variable that is unset inside `providers.<name>` disables that provider (with a warning) so the
+shipped routes.yaml runs with no keys at all; an unset variable anywhere else is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from gateway.config.interpolate import interpolate
+from gateway.config.model import (
+    GatewayConfig,
+    Limits,
+    Listen,
+    LogSettings,
+    ProviderConfig,
+    TargetConfig,
+    Timeouts,
+)
+from gateway.config.problems import ConfigError, format_path, schema_problems
+from gateway.schema_files import load_schema
+
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{source}: YAML syntax error at {where}: {problem}"]) from None
+
+
+def routes_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("routes.schema.json"))
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    return config_from_text(text, source, os.environ if environ is None else environ)
+
+
+def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> GatewayConfig:
+    raw = parse_yaml(text, source)
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: expected a mapping at the top level"])
+    interpolated = interpolate(raw, environ)
+    tree: dict[str, Any] = interpolated.value
+
+    problems: list[str] = []
+    disabled: dict[str, str] = {}
+    for path, name in interpolated.missing:
+        if len(path) >= 2 and path[0] == "providers":
+            disabled.setdefault(str(path[1]), f"environment variable {name} is not set")
+        else:
+            problems.append(f"{format_path(path)}: environment variable {name} is not set")
+    problems += schema_problems(routes_validator(), tree)
+    problems += _reference_problems(tree)
+    if problems:
+        raise ConfigError(problems)
+
+    warnings = [f"provider {name!r} is disabled: {reason}" for name, reason in sorted(disabled.items())]
+    return GatewayConfig(
+        source=source,
+        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+        listen=Listen(**tree.get("listen", {})),
+        log=LogSettings(**tree.get("log", {})),
+        limits=Limits(**tree.get("limits", {})),
+        providers=MappingProxyType(
+            {name: _provider(name, spec, disabled.get(name)) for name, spec in tree["providers"].items()}
+        ),
+        models=MappingProxyType({alias: _targets(spec) for alias, spec in tree["models"].items()}),
+        dialects=MappingProxyType(dict(tree.get("dialects") or {})),
+        warnings=tuple(warnings),
+    )
+
+
+def _reference_problems(tree: dict[str, Any]) -> list[str]:
+    providers = tree.get("providers")
+    models = tree.get("models")
+    if not isinstance(providers, dict) or not isinstance(models, dict):
+        return []
+    problems = []
+    for alias, spec in models.items():
+        targets = spec if isinstance(spec, list) else [spec]
+        for i, target in enumerate(targets):
+            name = target.get("provider") if isinstance(target, dict) else None
+            if isinstance(name, str) and name not in providers:
+                where = f"models.{alias}" + (f"[{i}]" if isinstance(spec, list) else "")
+                known = ", ".join(sorted(providers)) or "none"
+                problems.append(f"{where}.provider: unknown provider {name!r} (defined: {known})")
+    return problems
+
+
+def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> ProviderConfig:
+    return ProviderConfig(
+        name=name,
+        dialect=spec["dialect"],
+        transport=spec.get("transport", "http"),
+        base_url=str(spec.get("base_url", "")).rstrip("/"),
+        api_key=spec.get("api_key") or None,
+        headers=MappingProxyType(dict(spec.get("headers") or {})),
+        request=MappingProxyType(dict(spec.get("request") or {})),
+        timeouts=Timeouts(**spec.get("timeouts", {})),
+        disabled_reason=disabled_reason,
+    )
+
+
+def _targets(spec: Any) -> tuple[TargetConfig, ...]:
+    items = spec if isinstance(spec, list) else [spec]
+    return tuple(TargetConfig(provider=item["provider"], model=item["model"]) for item in items)

@@ -1,0 +1,138 @@
+"""A dialect compiled: every expression turned into an evaluator, frozen, ready for any request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from gateway.rules.compiler import Compiler, Evaluator
+from gateway.rules.functions import GENERIC_FUNCTIONS
+from gateway.rules.template import BodyTransform, RuleError, compile_rule, compile_transform
+
+OPERATIONS = ("chat", "completions", "embeddings")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStep:
+    when: Evaluator | None
+    set_state: tuple[tuple[str, Evaluator], ...]
+    emit: Evaluator | None
+    error: Evaluator | None
+    end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    event: Evaluator | None
+    sentinel: str | None
+    end_on_close: bool
+    initial_state: tuple[tuple[str, Evaluator], ...]
+    handlers: Mapping[str, tuple[StreamStep, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    path: str
+    stream_path: str | None
+    request: BodyTransform
+    response: BodyTransform
+    stream: StreamSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    status_map: Mapping[int, int]
+    error: Evaluator | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    auth_header: str | None
+    auth_value: str | None
+    headers: Mapping[str, str | None]
+    operations: Mapping[str, Operation]
+    errors: ErrorSpec
+    compiler: Compiler = field(compare=False, repr=False)
+
+
+def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
+    """Compile a resolved (extends already merged) and schema-valid dialect; RuleError on bad rules."""
+    enums = {
+        table: MappingProxyType({str(k): v for k, v in (entries or {}).items()})
+        for table, entries in (spec.get("enums") or {}).items()
+    }
+    rules: dict[str, Evaluator] = {}
+    compiler = Compiler(GENERIC_FUNCTIONS, rules=rules, enums=enums)
+    for rule_name, rule_spec in (spec.get("rules") or {}).items():
+        rules[rule_name] = compile_rule(rule_spec, compiler, f"{where}.rules.{rule_name}")
+
+    operations = {
+        op: _operation(op_spec, compiler, f"{where}.operations.{op}")
+        for op, op_spec in (spec.get("operations") or {}).items()
+    }
+    errors_spec = spec.get("errors") or {}
+    errors = ErrorSpec(
+        status_map=MappingProxyType({int(k): int(v) for k, v in (errors_spec.get("status") or {}).items()}),
+        error=(
+            compile_rule(errors_spec["error"], compiler, f"{where}.errors.error")
+            if "error" in errors_spec
+            else None
+        ),
+    )
+    missing = compiler.missing_references()
+    if missing:
+        raise RuleError(f"{where}.rules", f"rule() refers to undefined rules: {', '.join(missing)}")
+
+    auth = spec.get("auth", "none")
+    return Dialect(
+        name=name,
+        auth_header=None if auth == "none" else auth["header"],
+        auth_value=None if auth == "none" else auth["value"],
+        headers=MappingProxyType(dict(spec.get("headers") or {})),
+        operations=MappingProxyType(operations),
+        errors=errors,
+        compiler=compiler,
+    )
+
+
+def _operation(spec: Mapping[str, Any], compiler: Compiler, where: str) -> Operation:
+    return Operation(
+        path=spec["path"],
+        stream_path=spec.get("stream_path"),
+        request=compile_transform(spec.get("request"), compiler, f"{where}.request"),
+        response=compile_transform(spec.get("response"), compiler, f"{where}.response"),
+        stream=_stream(spec["stream"], compiler, f"{where}.stream") if "stream" in spec else None,
+    )
+
+
+def _stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSpec:
+    handlers = {
+        str(event): tuple(_step(step, compiler, f"{where}.events.{event}[{i}]") for i, step in enumerate(steps))
+        for event, steps in spec["events"].items()
+    }
+    return StreamSpec(
+        event=compile_rule(spec["event"], compiler, f"{where}.event") if "event" in spec else None,
+        sentinel=spec.get("sentinel"),
+        end_on_close=bool(spec.get("end_on_close", False)),
+        initial_state=_assignments(spec.get("state"), compiler, f"{where}.state"),
+        handlers=MappingProxyType(handlers),
+    )
+
+
+def _step(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamStep:
+    return StreamStep(
+        when=compile_rule(spec["when"], compiler, f"{where}.when") if "when" in spec else None,
+        set_state=_assignments(spec.get("set"), compiler, f"{where}.set"),
+        emit=compile_rule(spec["emit"], compiler, f"{where}.emit") if "emit" in spec else None,
+        error=compile_rule(spec["error"], compiler, f"{where}.error") if "error" in spec else None,
+        end=bool(spec.get("end", False)),
+    )
+
+
+def _assignments(
+    spec: Mapping[str, Any] | None, compiler: Compiler, where: str
+) -> tuple[tuple[str, Evaluator], ...]:
+    return tuple((str(k), compile_rule(v, compiler, f"{where}.{k}")) for k, v in (spec or {}).items())

@@ -1,0 +1,111 @@
+"""Per-request stream translation: upstream events in, OpenAI SSE frames out, state in between.
+
+One translator per streamed request. For every event it finds the dialect's steps for the event's
+name (or `*`), and runs each step whose `when` holds: `set` updates the state (all values computed
+first, then applied), `emit` produces chunks, `error` sends an OpenAI error event and ends the
+stream, `end` marks the stream complete. Every translated stream ends with `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from gateway import json_codec
+from gateway.engine.dialect import StreamSpec
+from gateway.errors import normalize_error
+from gateway.framing.sse import DONE_FRAME, SseEvent, encode_data
+from gateway.rules.compiler import is_false
+from gateway.rules.context import EvalContext
+from gateway.rules.functions import RuleFailure
+
+log = structlog.get_logger("gateway.stream")
+
+
+def error_frame(error: dict[str, Any]) -> bytes:
+    return encode_data(json_codec.dumps({"error": error}))
+
+
+class StreamTranslator:
+    __slots__ = ("ctx", "done", "spec", "usage")
+
+    def __init__(self, spec: StreamSpec, ctx: EvalContext) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.done = False
+        self.usage: dict[str, Any] | None = None
+        ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
+
+    def on_event(self, event: SseEvent) -> bytes:
+        if self.done:
+            return b""
+        if self.spec.sentinel is not None and event.data == self.spec.sentinel:
+            self.done = True
+            return DONE_FRAME
+        try:
+            data = json_codec.loads(event.data)
+        except json_codec.JSONDecodeError:
+            return self._fail("upstream sent a stream event that is not valid JSON", "upstream_invalid_event")
+        try:
+            return self._run(self._name(event, data), data)
+        except RuleFailure as exc:
+            return self._fail(str(exc), "translation_failed")
+        except Exception as exc:  # a rule met data it was not written for
+            log.warning("stream_translation_error", error=repr(exc))
+            return self._fail("the gateway could not translate an upstream stream event", "translation_failed")
+
+    def on_close(self, truncated: bool = False) -> bytes:
+        """The upstream closed its side; complete the client's stream one way or the other."""
+        if self.done:
+            return b""
+        if self.spec.end_on_close and not truncated:
+            self.done = True
+            return DONE_FRAME
+        return self._fail("the upstream stream ended before it was complete", "upstream_stream_truncated")
+
+    def _name(self, event: SseEvent, data: Any) -> str:
+        if self.spec.event is not None:
+            name = self.spec.event(data, self.ctx)
+            if isinstance(name, str):
+                return name
+        return event.event or "message"
+
+    def _run(self, name: str, data: Any) -> bytes:
+        steps = self.spec.handlers.get(name)
+        if steps is None:
+            steps = self.spec.handlers.get("*", ())
+        ctx = self.ctx
+        frames: list[bytes] = []
+        for step in steps:
+            if step.when is not None and is_false(step.when(data, ctx)):
+                continue
+            if step.set_state:
+                updates = [(key, rule(data, ctx)) for key, rule in step.set_state]
+                ctx.state.update(updates)
+            if step.emit is not None:
+                self._emit(step.emit(data, ctx), frames)
+            if step.error is not None:
+                error = normalize_error(step.error(data, ctx), 500, "upstream stream error")
+                frames += (error_frame(error), DONE_FRAME)
+                self.done = True
+                break
+            if step.end:
+                frames.append(DONE_FRAME)
+                self.done = True
+                break
+        return b"".join(frames)
+
+    def _emit(self, emitted: Any, frames: list[bytes]) -> None:
+        chunks = emitted if isinstance(emitted, list) else (emitted,)
+        for chunk in chunks:
+            if chunk is None:
+                continue
+            if isinstance(chunk, dict) and chunk.get("usage") is not None:
+                self.usage = chunk["usage"]
+            frames.append(encode_data(json_codec.dumps(chunk)))
+
+    def _fail(self, message: str, code: str) -> bytes:
+        self.done = True
+        error = {"message": message, "type": "server_error", "param": None, "code": code}
+        return error_frame(error) + DONE_FRAME

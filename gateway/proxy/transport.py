@@ -1,0 +1,106 @@
+"""Sending a body upstream and reading what comes back, over HTTP (or the built-in mock).
+
+Transport never looks at bodies: auth headers were fixed when the registry was built, rules run
+elsewhere. Upstream failures become `UpstreamFailure` (502 unreachable/broken, 504 timed out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+import aiohttp
+
+from gateway.engine.registry import Provider
+
+
+class UpstreamFailure(Exception):
+    """The upstream could not be reached, broke off, or timed out."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def _failure(provider: str, exc: BaseException) -> UpstreamFailure:
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return UpstreamFailure(504, f"upstream provider {provider!r} timed out", "upstream_timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamFailure(502, f"upstream provider {provider!r} is unreachable", "upstream_unreachable")
+    return UpstreamFailure(
+        502, f"upstream provider {provider!r} failed: {type(exc).__name__}", "upstream_connection_error"
+    )
+
+
+class UpstreamReply(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def abort(self) -> None:
+        """Close the upstream connection now (the reply was not read to the end)."""
+
+
+class Transport(Protocol):
+    def open(
+        self, provider: Provider, url: str, body: bytes
+    ) -> AbstractAsyncContextManager[UpstreamReply]: ...
+
+
+class HttpReply:
+    __slots__ = ("_provider", "_response", "headers", "status")
+
+    def __init__(self, provider: str, response: aiohttp.ClientResponse) -> None:
+        self._provider = provider
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _failure(self._provider, exc) from exc
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _failure(self._provider, exc) from exc
+
+    def abort(self) -> None:
+        self._response.close()
+
+
+class HttpTransport:
+    """One shared ClientSession (keep-alive pool) for every provider."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    @asynccontextmanager
+    async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
+        timeout = aiohttp.ClientTimeout(total=provider.timeouts.total, sock_connect=provider.timeouts.connect)
+        try:
+            response = await self._session.post(
+                url, data=body, headers=provider.headers, timeout=timeout, allow_redirects=False
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _failure(provider.name, exc) from exc
+        completed = False
+        try:
+            yield HttpReply(provider.name, response)
+            completed = True
+        finally:
+            if completed:
+                response.release()
+            else:
+                response.close()  # cancelled, client gone, or failed: never reuse a half-read connection

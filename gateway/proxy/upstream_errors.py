@@ -1,0 +1,47 @@
+"""An upstream's error reply, whatever its shape, turned into OpenAI's envelope and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway import json_codec
+from gateway.engine.registry import Provider
+from gateway.errors import normalize_error
+from gateway.proxy.transport import UpstreamReply
+from gateway.rules.context import EvalContext
+
+log = structlog.get_logger("gateway.upstream")
+
+_PASSED_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
+_MAX_ERROR_TEXT = 2000
+
+
+async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalContext) -> web.Response:
+    raw = await reply.read()
+    text = raw[:_MAX_ERROR_TEXT].decode("utf-8", errors="replace")
+    body: Any
+    try:
+        body = json_codec.loads(raw)
+    except json_codec.JSONDecodeError:
+        body = None
+    spec = provider.dialect.errors
+    upstream_status = reply.status
+    status = spec.status_map.get(upstream_status, upstream_status if upstream_status >= 400 else 502)
+    produced = None
+    if spec.error is not None:
+        try:
+            produced = spec.error({"status": upstream_status, "body": body, "text": text}, ctx)
+        except Exception as exc:
+            log.warning("error_rule_failed", provider=provider.name, error=repr(exc))
+    error = normalize_error(
+        produced, status, f"upstream provider {provider.name!r} returned HTTP {upstream_status}"
+    )
+    headers = {"Content-Type": "application/json"}
+    for name in _PASSED_HEADERS:
+        value = reply.headers.get(name)
+        if value is not None:
+            headers[name] = value
+    return web.Response(status=status, body=json_codec.dumps({"error": error}), headers=headers)

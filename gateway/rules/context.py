@@ -1,0 +1,20 @@
+"""What an expression can see besides its input: the client request, stream state, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class EvalContext:
+    """Per-request evaluation context.
+
+    `request()` in an expression returns `request`, `state()` returns `state`, `now()` returns `created`
+    (fixed once per request so every chunk of a stream carries the same timestamp).
+    """
+
+    request: Any = None
+    state: dict[str, Any] = field(default_factory=dict)
+    created: int = 0
+    counters: dict[str, int] = field(default_factory=dict)

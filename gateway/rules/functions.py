@@ -1,0 +1,184 @@
+"""Generic functions that fill JMESPath's gaps, each named for what it does, none for a vendor.
+
+`rule(name, value)`, `enum(table, key)`, `map(&expr, array)` and the lazy `if_else(cond, a, b)`
+are compiled specially (see compiler.py).
+
+Every function receives the per-request `EvalContext` first; expressions call them without it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from gateway import json_codec
+from gateway.rules.compiler import FunctionSpec
+from gateway.rules.context import EvalContext
+
+
+def _request(ctx: EvalContext) -> Any:
+    """`request()`: the client's request body (OpenAI shape), whatever node a rule is looking at."""
+    return ctx.request
+
+
+def _state(ctx: EvalContext) -> Any:
+    """`state()`: the per-request stream state (ids, counters, accumulated usage)."""
+    return ctx.state
+
+
+def _now(ctx: EvalContext) -> int:
+    """`now()`: the request's timestamp in Unix seconds, the same for every chunk of a stream."""
+    return ctx.created
+
+
+def _from_json(_ctx: EvalContext, text: Any) -> Any:
+    """`from_json(s)`: the value JSON text encodes; null when it is not a string or not valid JSON."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return json_codec.loads(text)
+    except json_codec.JSONDecodeError:
+        return None
+
+
+def _to_json(_ctx: EvalContext, value: Any) -> str:
+    """`to_json(v)`: compact JSON text of any value (for JSON carried inside a string)."""
+    return json_codec.dumps_str(value)
+
+
+def _parse_data_url(_ctx: EvalContext, url: Any) -> Any:
+    """`parse_data_url(s)`: `{mime_type, data}` of a base64 `data:` URL; null for anything else."""
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return None
+    header, sep, data = url[5:].partition(",")
+    if not sep:
+        return None
+    mime_type, _, params = header.partition(";")
+    if "base64" not in params.split(";"):
+        return None
+    return {"mime_type": mime_type or "application/octet-stream", "data": data}
+
+
+def _concat(_ctx: EvalContext, *parts: Any) -> list[Any]:
+    """`concat(a, b, ...)`: arrays joined end to end; null arguments skipped, other values appended."""
+    joined: list[Any] = []
+    for part in parts:
+        if part is None:
+            continue
+        if isinstance(part, list):
+            joined.extend(part)
+        else:
+            joined.append(part)
+    return joined
+
+
+def _add(_ctx: EvalContext, *numbers: Any) -> int | float:
+    """`add(a, b, ...)`: the sum, counting null as 0 (usage fields are often absent)."""
+    total: int | float = 0
+    for number in numbers:
+        if isinstance(number, bool):
+            raise TypeError("add() takes numbers, got a boolean")
+        if number is not None:
+            total += number
+    return total
+
+
+def _get(_ctx: EvalContext, obj: Any, key: Any, default: Any = None) -> Any:
+    """`get(obj, key[, default])`: look up a key computed at run time (JMESPath keys are static)."""
+    if isinstance(obj, dict):
+        return obj.get(key if isinstance(key, str) else json_codec.dumps_str(key), default)
+    if isinstance(obj, list) and isinstance(key, int) and not isinstance(key, bool):
+        return obj[key] if -len(obj) <= key < len(obj) else default
+    return default
+
+
+def _put(_ctx: EvalContext, obj: Any, key: Any, value: Any) -> dict[str, Any]:
+    """`put(obj, key, value)`: a copy of `obj` (null: empty) with `key` set, for keyed stream state."""
+    updated = dict(obj) if isinstance(obj, dict) else {}
+    updated[key if isinstance(key, str) else json_codec.dumps_str(key)] = value
+    return updated
+
+
+class RuleFailure(Exception):
+    """Raised by `fail(message)`: the input cannot be translated; the client gets a 400 with it."""
+
+
+def _fail(_ctx: EvalContext, message: Any) -> Any:
+    """`fail(message)`: stop translating; the client gets 400 invalid_request_error with `message`."""
+    raise RuleFailure(message if isinstance(message, str) else json_codec.dumps_str(message))
+
+
+def _drop_nulls(_ctx: EvalContext, obj: Any) -> Any:
+    """`drop_nulls(obj)`: the object without its null members (arrays: without null items)."""
+    if isinstance(obj, dict):
+        return {k: v for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [v for v in obj if v is not None]
+    return obj
+
+
+def _merge_consecutive(_ctx: EvalContext, items: Any, key: Any, field: Any) -> Any:
+    """`merge_consecutive(items, key, field)`: adjacent objects with equal `key` become one object
+    whose `field` arrays are concatenated (e.g. consecutive same-role messages into one turn)."""
+    if not isinstance(items, list):
+        return items
+    merged: list[Any] = []
+    for item in items:
+        previous = merged[-1] if merged else None
+        if (
+            isinstance(item, dict)
+            and isinstance(previous, dict)
+            and previous.get(key) == item.get(key)
+            and isinstance(previous.get(field), list)
+            and isinstance(item.get(field), list)
+        ):
+            merged[-1] = {**previous, field: previous[field] + item[field]}
+        else:
+            merged.append(item)
+    return merged
+
+
+def _counter(ctx: EvalContext, name: Any) -> int:
+    """`counter(name)`: 0, 1, 2, ... on successive calls within one request (per name)."""
+    key = str(name)
+    value = ctx.counters.get(key, -1) + 1
+    ctx.counters[key] = value
+    return value
+
+
+def _random_id(_ctx: EvalContext, prefix: Any) -> str:
+    """`random_id(prefix)`: prefix followed by 24 random hex digits (ids the upstream does not give)."""
+    return f"{prefix if isinstance(prefix, str) else ''}{binascii.hexlify(secrets.token_bytes(12)).decode()}"
+
+
+def _lower(_ctx: EvalContext, text: Any) -> Any:
+    """`lower(s)`: the string in lower case (null for non-strings)."""
+    return text.lower() if isinstance(text, str) else None
+
+
+def _upper(_ctx: EvalContext, text: Any) -> Any:
+    """`upper(s)`: the string in upper case (null for non-strings)."""
+    return text.upper() if isinstance(text, str) else None
+
+
+GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
+    "request": FunctionSpec(_request, 0, 0),
+    "state": FunctionSpec(_state, 0, 0),
+    "now": FunctionSpec(_now, 0, 0),
+    "from_json": FunctionSpec(_from_json, 1, 1),
+    "to_json": FunctionSpec(_to_json, 1, 1),
+    "parse_data_url": FunctionSpec(_parse_data_url, 1, 1),
+    "concat": FunctionSpec(_concat, 1, None),
+    "add": FunctionSpec(_add, 1, None),
+    "get": FunctionSpec(_get, 2, 3),
+    "put": FunctionSpec(_put, 3, 3),
+    "fail": FunctionSpec(_fail, 1, 1),
+    "drop_nulls": FunctionSpec(_drop_nulls, 1, 1),
+    "merge_consecutive": FunctionSpec(_merge_consecutive, 3, 3),
+    "counter": FunctionSpec(_counter, 1, 1),
+    "random_id": FunctionSpec(_random_id, 1, 1),
+    "lower": FunctionSpec(_lower, 1, 1),
+    "upper": FunctionSpec(_upper, 1, 1),
+}
