@@ -16,5 +16,5 @@ VALIDATOR = web.AppKey("validator", RequestValidator)
 TRANSPORTS = web.AppKey("transports", Mapping[str, Transport])
 
 # request-scoped: fields for the access-log event, filled in as the request is handled
-ACCESS = "gateway.access"
 AccessFields = dict[str, Any]
+ACCESS = web.RequestKey("access", AccessFields)

@@ -202,15 +202,12 @@ class Compiler:
 
         def compare(value: Any, ctx: EvalContext) -> Any:
             a, b = left(value, ctx), right(value, ctx)
-            comparable = (str, int, float)
-            if not (
-                isinstance(a, comparable)
-                and isinstance(b, comparable)
-                and not isinstance(a, bool)
-                and not isinstance(b, bool)
-            ):
-                return None
-            return ordering(a, b)
+            # ordering is defined for two numbers or two strings; anything else is null (no crash)
+            if isinstance(a, str) and isinstance(b, str):
+                return ordering(a, b)
+            if _is_number(a) and _is_number(b):
+                return ordering(a, b)
+            return None
 
         return compare
 

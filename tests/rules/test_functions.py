@@ -1,0 +1,80 @@
+"""The generic functions, called through expressions as a dialect would call them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.rules.compiler import Compiler
+from gateway.rules.context import EvalContext
+from gateway.rules.functions import GENERIC_FUNCTIONS, RuleFailure
+
+
+def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> Any:
+    return Compiler(GENERIC_FUNCTIONS).compile(expression)(data, ctx or EvalContext())
+
+
+@pytest.mark.parametrize(
+    ("expression", "data", "expected"),
+    [
+        ("from_json(s)", {"s": '{"city": "Paris"}'}, {"city": "Paris"}),
+        ("from_json(s)", {"s": "{not json"}, None),
+        ("from_json(s)", {"s": 3}, None),
+        ("to_json(o)", {"o": {"a": [1, "x"]}}, '{"a":[1,"x"]}'),
+        ("parse_data_url(u)", {"u": "data:image/png;base64,iVBOR"}, {"mime_type": "image/png", "data": "iVBOR"}),
+        ("parse_data_url(u)", {"u": "https://example.com/a.png"}, None),
+        ("parse_data_url(u)", {"u": "data:text/plain,hello"}, None),
+        ("concat(a, b, c)", {"a": [1], "b": None, "c": [2, 3]}, [1, 2, 3]),
+        ("concat(a, b)", {"a": [1], "b": "x"}, [1, "x"]),
+        ("add(a, b, c)", {"a": 1, "b": None, "c": 2.5}, 3.5),
+        ("get(o, k)", {"o": {"x": 1}, "k": "x"}, 1),
+        ("get(o, k, 'd')", {"o": {"x": 1}, "k": "y"}, "d"),
+        ("get(l, `1`)", {"l": ["a", "b"]}, "b"),
+        ("put(o, 'b', `2`)", {"o": {"a": 1}}, {"a": 1, "b": 2}),
+        ("drop_nulls(o)", {"o": {"a": None, "b": 0}}, {"b": 0}),
+        ("lower(s)", {"s": "ABC"}, "abc"),
+        ("upper(s)", {"s": "abc"}, "ABC"),
+        (
+            "merge_consecutive(m, 'role', 'content')",
+            {"m": [
+                {"role": "user", "content": [1]},
+                {"role": "user", "content": [2]},
+                {"role": "assistant", "content": [3]},
+                {"role": "user", "content": [4]},
+            ]},
+            [{"role": "user", "content": [1, 2]}, {"role": "assistant", "content": [3]}, {"role": "user", "content": [4]}],
+        ),
+    ],
+)
+def test_function(expression: str, data: Any, expected: Any) -> None:
+    assert run(expression, data) == expected
+
+
+def test_merge_consecutive_does_not_mutate_its_input() -> None:
+    messages = [{"role": "user", "content": [1]}, {"role": "user", "content": [2]}]
+    run("merge_consecutive(@, 'role', 'content')", messages)
+    assert messages == [{"role": "user", "content": [1]}, {"role": "user", "content": [2]}]
+
+
+def test_counter_counts_per_request_and_name() -> None:
+    ctx = EvalContext()
+    assert [run("counter('tools')", None, ctx) for _ in range(3)] == [0, 1, 2]
+    assert run("counter('other')", None, ctx) == 0
+    assert run("counter('tools')", None, EvalContext()) == 0
+
+
+def test_random_id_has_prefix_and_is_unique() -> None:
+    first, second = run("random_id('call_')"), run("random_id('call_')")
+    assert first.startswith("call_") and len(first) == 5 + 24
+    assert first != second
+
+
+def test_fail_raises_with_the_message() -> None:
+    with pytest.raises(RuleFailure, match="not supported"):
+        run("fail('input_audio is not supported')")
+
+
+def test_add_rejects_booleans() -> None:
+    with pytest.raises(TypeError):
+        run("add(`true`, `1`)")
