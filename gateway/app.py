@@ -18,7 +18,9 @@ from gateway.reload import RegistryHolder
 POOL_SIZE = 512
 
 
-def create_app(holder: RegistryHolder, *, transports: Mapping[str, Transport] | None = None) -> web.Application:
+def create_app(
+    holder: RegistryHolder, *, transports: Mapping[str, Transport] | None = None
+) -> web.Application:
     """The gateway app around a loaded registry. `transports` replaces the real ones (tests)."""
     limits = holder.current.config.limits
     app = web.Application(middlewares=[edge_middleware], client_max_size=limits.max_body_bytes)

@@ -23,8 +23,11 @@ log = structlog.get_logger("gateway")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM API gateway.")
-    parser.add_argument("--config", default=os.environ.get("GATEWAY_CONFIG", "routes.yaml"),
-                        help="routes.yaml to serve (default: $GATEWAY_CONFIG or ./routes.yaml)")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GATEWAY_CONFIG", "routes.yaml"),
+        help="routes.yaml to serve (default: $GATEWAY_CONFIG or ./routes.yaml)",
+    )
     parser.add_argument("--host", help="listen address (overrides listen.host)")
     parser.add_argument("--port", type=int, help="listen port (overrides listen.port; 0 picks a free one)")
     parser.add_argument("--log-format", choices=("auto", "json", "console"), help="overrides log.format")
@@ -80,8 +83,14 @@ async def serve(holder: RegistryHolder, host: str, port: int) -> None:
     site = web.TCPSite(runner, host, port, backlog=2048)
     await site.start()
     actual_port = runner.addresses[0][1] if runner.addresses else port
-    log.info("listening", host=host, port=actual_port, url=f"http://{host}:{actual_port}/v1",
-             models=sorted(holder.current.routes), unavailable=sorted(holder.current.unavailable))
+    log.info(
+        "listening",
+        host=host,
+        port=actual_port,
+        url=f"http://{host}:{actual_port}/v1",
+        models=sorted(holder.current.routes),
+        unavailable=sorted(holder.current.unavailable),
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -37,25 +37,25 @@ def _is_secret(path: Sequence[Any]) -> bool:
 def _describe(error: ValidationError) -> str:
     """What was expected, in words; never the offending value when it sits under a secret-looking key."""
     keyword = error.validator
-    expected = error.validator_value
+    expected: Any = error.validator_value
+    schema: Any = error.schema
     path = list(error.absolute_path)
     if keyword == "required":
-        missing = [name for name in expected if not isinstance(error.instance, dict) or name not in error.instance]
+        missing = [
+            name for name in expected if not isinstance(error.instance, dict) or name not in error.instance
+        ]
         return f"missing required key {missing[0]!r}" if missing else error.message
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted((error.schema.get("properties") or {}).keys())
+        allowed = sorted((schema.get("properties") or {}).keys())
         extra = sorted(set(error.instance) - set(allowed))
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return f"unknown key {', '.join(repr(e) for e in extra)}{hint}"
     if keyword == "type":
         kinds = expected if isinstance(expected, list) else [expected]
         got = type(error.instance).__name__
-        return f"expected {' or '.join(kinds)}, got {_yaml_kind(got)}"
+        return f"expected {' or '.join(str(k) for k in kinds)}, got {_yaml_kind(got)}"
     if keyword == "enum":
         return f"expected one of {', '.join(repr(v) for v in expected)}"
-    if keyword in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: (len(e.absolute_path) * -1, str(e.message)))
-        return _describe(best)
     if _is_secret(path):
         return f"invalid value ({keyword} {expected!r} not met)"
     return error.message
@@ -73,12 +73,17 @@ def _yaml_kind(python_type: str) -> str:
     }.get(python_type, python_type)
 
 
-def schema_problems(
-    validator: Draft202012Validator, instance: Any, prefix: Sequence[Any] = ()
-) -> list[str]:
+def _most_relevant(errors: Iterable[ValidationError]) -> ValidationError:
+    """Of the errors of a oneOf/anyOf's branches: the branch that got furthest, type mismatches last."""
+    return min(errors, key=lambda e: (-len(e.absolute_path), e.validator == "type", str(e.message)))
+
+
+def schema_problems(validator: Draft202012Validator, instance: Any, prefix: Sequence[Any] = ()) -> list[str]:
     """Every schema violation as `path: what was expected`, sorted by path."""
     problems = []
     for error in validator.iter_errors(instance):
+        while error.validator in ("oneOf", "anyOf") and error.context:
+            error = _most_relevant(error.context)
         path = [*prefix, *error.absolute_path]
         problems.append(f"{format_path(path)}: {_describe(error)}")
     return sorted(set(problems))

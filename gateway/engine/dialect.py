@@ -110,7 +110,9 @@ def _operation(spec: Mapping[str, Any], compiler: Compiler, where: str) -> Opera
 
 def _stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSpec:
     handlers = {
-        str(event): tuple(_step(step, compiler, f"{where}.events.{event}[{i}]") for i, step in enumerate(steps))
+        str(event): tuple(
+            _step(step, compiler, f"{where}.events.{event}[{i}]") for i, step in enumerate(steps)
+        )
         for event, steps in spec["events"].items()
     }
     return StreamSpec(

@@ -47,13 +47,6 @@ def resolve_dialects(
     for name, spec in user.items():
         sources[name] = (f"dialects.{name}", dict(spec))
 
-    validator = Draft202012Validator(load_schema("dialect.schema.json"))
-    problems: list[str] = []
-    for name, (where, raw) in sources.items():
-        problems += schema_problems(validator, raw, prefix=(where,))
-    if problems:
-        raise ConfigError(problems)
-
     resolved: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
@@ -63,6 +56,8 @@ def resolve_dialects(
         parent_name = raw.get("extends")
         spec = {k: v for k, v in raw.items() if k != "extends"}
         if parent_name is not None:
+            if not isinstance(parent_name, str):
+                raise ConfigError([f"{where}.extends: expected the name of a dialect"])
             if parent_name in chain:
                 raise ConfigError([f"{where}.extends: circular: {' -> '.join((*chain, parent_name))}"])
             if parent_name not in sources:
@@ -74,4 +69,11 @@ def resolve_dialects(
 
     for name in sources:
         resolve(name, (name,))
+    # validated after merging: a child dialect only has to be complete together with its parent
+    validator = Draft202012Validator(load_schema("dialect.schema.json"))
+    problems: list[str] = []
+    for where, spec in resolved.values():
+        problems += schema_problems(validator, spec, prefix=(where,))
+    if problems:
+        raise ConfigError(problems)
     return resolved

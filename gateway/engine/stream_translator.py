@@ -53,7 +53,9 @@ class StreamTranslator:
             return self._fail(str(exc), "translation_failed")
         except Exception as exc:  # a rule met data it was not written for
             log.warning("stream_translation_error", error=repr(exc))
-            return self._fail("the gateway could not translate an upstream stream event", "translation_failed")
+            return self._fail(
+                "the gateway could not translate an upstream stream event", "translation_failed"
+            )
 
     def on_close(self, truncated: bool = False) -> bytes:
         """The upstream closed its side; complete the client's stream one way or the other."""

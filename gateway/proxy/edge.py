@@ -29,8 +29,11 @@ def _request_id(request: web.Request) -> str:
 
 
 _HTTP_ERRORS = {
-    404: ("Unknown request URL. Check the URL for typos; the gateway serves /v1/chat/completions, "
-          "/v1/completions, /v1/embeddings and /v1/models.", "unknown_url"),
+    404: (
+        "Unknown request URL. Check the URL for typos; the gateway serves /v1/chat/completions, "
+        "/v1/completions, /v1/embeddings and /v1/models.",
+        "unknown_url",
+    ),
     405: ("Method not allowed for this URL.", "method_not_allowed"),
     413: ("The request body is too large.", "request_too_large"),
 }
@@ -61,7 +64,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = await handler(request)
         except GatewayError as exc:
             response = web.Response(
-                status=exc.status, body=exc.body_bytes(), headers={"Content-Type": "application/json", **exc.headers}
+                status=exc.status,
+                body=exc.body_bytes(),
+                headers={"Content-Type": "application/json", **exc.headers},
             )
         except web.HTTPException as exc:
             response = _http_error(exc)
@@ -75,7 +80,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except Exception:
         log.exception("unhandled_error", path=request.path)
         body = error_body("The gateway failed to handle the request.", "server_error", None, "internal_error")
-        return web.Response(status=500, body=json_codec.dumps(body), headers={"Content-Type": "application/json"})
+        return web.Response(
+            status=500, body=json_codec.dumps(body), headers={"Content-Type": "application/json"}
+        )
     finally:
         access.pop("response_headers", None)
         log.info(

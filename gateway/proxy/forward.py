@@ -72,7 +72,9 @@ def _json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: Acce
         data = json_codec.loads(raw)
     except json_codec.JSONDecodeError:
         raise GatewayError(
-            502, "The upstream provider returned a body that is not valid JSON.", code="upstream_invalid_response"
+            502,
+            "The upstream provider returned a body that is not valid JSON.",
+            code="upstream_invalid_response",
         ) from None
     try:
         out = operation.response.apply(data, ctx)

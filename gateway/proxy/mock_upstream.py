@@ -83,7 +83,11 @@ def _tool_call(request: dict[str, Any]) -> dict[str, Any] | None:
     name = tools[0]["function"]["name"]
     if isinstance(choice, dict):
         name = choice.get("function", {}).get("name", name)
-    return {"id": "call_" + _digest(messages)[:16], "type": "function", "function": {"name": name, "arguments": "{}"}}
+    return {
+        "id": "call_" + _digest(messages)[:16],
+        "type": "function",
+        "function": {"name": name, "arguments": "{}"},
+    }
 
 
 def _chat(request: dict[str, Any]) -> MockReply:
@@ -95,18 +99,27 @@ def _chat(request: dict[str, Any]) -> MockReply:
     else:
         text = "You said: " + _text_of(last.get("content"))
     call = _tool_call(request)
-    base = {"id": "chatcmpl-mock-" + _digest(messages), "created": int(time.time()), "model": request.get("model")}
+    base = {
+        "id": "chatcmpl-mock-" + _digest(messages),
+        "created": int(time.time()),
+        "model": request.get("model"),
+    }
     usage = _usage(prompt, "" if call else text)
     if request.get("stream"):
         return MockReply(200, _SSE, _chat_stream(base, text, call, usage, request))
-    message = {"role": "assistant", "content": None if call else text, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": None if call else text, "refusal": None}
     if call:
         message["tool_calls"] = [call]
     body = {
         **base,
         "object": "chat.completion",
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if call else "stop"}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if call else "stop",
+            }
         ],
         "usage": usage,
     }
@@ -114,7 +127,11 @@ def _chat(request: dict[str, Any]) -> MockReply:
 
 
 def _chat_stream(
-    base: dict[str, Any], text: str, call: dict[str, Any] | None, usage: dict[str, int], request: dict[str, Any]
+    base: dict[str, Any],
+    text: str,
+    call: dict[str, Any] | None,
+    usage: dict[str, int],
+    request: dict[str, Any],
 ) -> list[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -122,7 +139,12 @@ def _chat_stream(
 
     parts = [chunk({"role": "assistant", "content": ""})]
     if call:
-        head = {"index": 0, "id": call["id"], "type": "function", "function": {**call["function"], "arguments": ""}}
+        head = {
+            "index": 0,
+            "id": call["id"],
+            "type": "function",
+            "function": {**call["function"], "arguments": ""},
+        }
         parts.append(chunk({"tool_calls": [head]}))
         parts.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}))
     else:
@@ -138,27 +160,48 @@ def _chat_stream(
 
 def _completion(request: dict[str, Any]) -> MockReply:
     prompt = request.get("prompt")
-    prompt_text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt or [] if isinstance(p, str))
+    prompt_text = (
+        prompt if isinstance(prompt, str) else " ".join(p for p in prompt or [] if isinstance(p, str))
+    )
     text = " You said: " + prompt_text
-    base = {"id": "cmpl-mock-" + _digest(prompt), "object": "text_completion", "created": int(time.time()),
-            "model": request.get("model")}
+    base = {
+        "id": "cmpl-mock-" + _digest(prompt),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": request.get("model"),
+    }
     if request.get("stream"):
         words = text.split(" ")
         parts = [
-            encode_data(json_codec.dumps(
-                {**base, "choices": [{"index": 0, "text": (" " if i else "") + w, "logprobs": None,
-                                      "finish_reason": "stop" if i == len(words) - 1 else None}]}))
+            encode_data(
+                json_codec.dumps(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "text": (" " if i else "") + w,
+                                "logprobs": None,
+                                "finish_reason": "stop" if i == len(words) - 1 else None,
+                            }
+                        ],
+                    }
+                )
+            )
             for i, w in enumerate(words)
         ]
         return MockReply(200, _SSE, [*parts, DONE_FRAME])
-    body = {**base, "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
-            "usage": _usage(prompt_text, text)}
+    body = {
+        **base,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(prompt_text, text),
+    }
     return MockReply(200, _JSON, [json_codec.dumps(body)])
 
 
 def _vector(text: str, dimensions: int) -> list[float]:
     seed = hashlib.sha256(text.encode()).digest()
-    values = []
+    values: list[float] = []
     counter = 0
     while len(values) < dimensions:
         block = hashlib.sha256(seed + counter.to_bytes(4, "little")).digest()
@@ -179,5 +222,9 @@ def _embeddings(request: dict[str, Any]) -> dict[str, Any]:
             embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": i, "embedding": embedding})
     tokens = sum(len(str(i).split()) for i in inputs)
-    return {"object": "list", "model": request.get("model"), "data": data,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "model": request.get("model"),
+        "data": data,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

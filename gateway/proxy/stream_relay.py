@@ -48,7 +48,9 @@ async def _pass_through(response: web.StreamResponse, reply: UpstreamReply) -> N
         await response.write(_failure_frame(failure))
 
 
-async def _translate(response: web.StreamResponse, reply: UpstreamReply, translator: StreamTranslator) -> None:
+async def _translate(
+    response: web.StreamResponse, reply: UpstreamReply, translator: StreamTranslator
+) -> None:
     decoder = SseDecoder()
     try:
         async for chunk in reply.chunks():

@@ -66,14 +66,14 @@ class HttpReply:
     async def read(self) -> bytes:
         try:
             return await self._response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(self._provider, exc) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(self._provider, exc) from exc
 
     def abort(self) -> None:
@@ -93,7 +93,7 @@ class HttpTransport:
             response = await self._session.post(
                 url, data=body, headers=provider.headers, timeout=timeout, allow_redirects=False
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(provider.name, exc) from exc
         completed = False
         try:

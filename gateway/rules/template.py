@@ -141,8 +141,10 @@ class BodyTransform:
 
     @property
     def is_identity(self) -> bool:
-        return self.template is None and not (self.set_fields or self.rename or self.drop) and (
-            self.then is None or self.then.is_identity
+        return (
+            self.template is None
+            and not (self.set_fields or self.rename or self.drop)
+            and (self.then is None or self.then.is_identity)
         )
 
 

@@ -43,7 +43,7 @@ def _stream_payloads(raw: bytes) -> list[Any]:
         if not block.strip():
             continue
         assert block.startswith("data: "), f"not an SSE data frame: {block!r}"
-        data = block[len("data: "):]
+        data = block[len("data: ") :]
         payloads.append(data if data == "[DONE]" else json_codec.loads(data))
     return payloads
 
@@ -58,14 +58,17 @@ def _fix_created(value: Any) -> Any:
 async def test_fixture_case(case_path: Path, aiohttp_client: Any) -> None:
     case = yaml.safe_load(case_path.read_text())
     dialect = case_path.parent.name
-    registry = build_registry(config_from_text(_routes(dialect, case.get("upstream_model", "upstream-model")),
-                                               "routes.yaml", {}))
+    registry = build_registry(
+        config_from_text(_routes(dialect, case.get("upstream_model", "upstream-model")), "routes.yaml", {})
+    )
     reply = case.get("upstream_stream")
     transport = ReplayTransport(
         status=case.get("upstream_status", 200),
         headers=case.get("upstream_headers", {}),
         parts=(
-            [reply.encode()[i : i + 37] for i in range(0, len(reply.encode()), 37)]  # split mid-line on purpose
+            [
+                reply.encode()[i : i + 37] for i in range(0, len(reply.encode()), 37)
+            ]  # split mid-line on purpose
             if reply is not None
             else [json_codec.dumps(case["upstream_response"])]
             if "upstream_response" in case

@@ -53,7 +53,7 @@ EXPRESSIONS = [
     "contains(people[].name, 'a')",
     "to_string(n)",
     "type(a)",
-    "merge(obj, `{\"k3\": 3}`)",
+    'merge(obj, `{"k3": 3}`)',
     "n < `1`",
     "n >= `1`",
     "t == `1`",
@@ -104,7 +104,9 @@ def test_rule_references_are_late_bound_and_checked() -> None:
 
 
 def test_enum_lookup_with_fallback() -> None:
-    compiler = Compiler(GENERIC_FUNCTIONS, enums={"finish": {"end_turn": "stop", "*": "stop2"}, "plain": {"a": 1}})
+    compiler = Compiler(
+        GENERIC_FUNCTIONS, enums={"finish": {"end_turn": "stop", "*": "stop2"}, "plain": {"a": 1}}
+    )
     assert compiler.compile("enum('finish', v)")({"v": "end_turn"}, EvalContext()) == "stop"
     assert compiler.compile("enum('finish', v)")({"v": "other"}, EvalContext()) == "stop2"
     assert compiler.compile("enum('plain', v)")({"v": "other"}, EvalContext()) is None

@@ -22,7 +22,11 @@ def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> An
         ("from_json(s)", {"s": "{not json"}, None),
         ("from_json(s)", {"s": 3}, None),
         ("to_json(o)", {"o": {"a": [1, "x"]}}, '{"a":[1,"x"]}'),
-        ("parse_data_url(u)", {"u": "data:image/png;base64,iVBOR"}, {"mime_type": "image/png", "data": "iVBOR"}),
+        (
+            "parse_data_url(u)",
+            {"u": "data:image/png;base64,iVBOR"},
+            {"mime_type": "image/png", "data": "iVBOR"},
+        ),
         ("parse_data_url(u)", {"u": "https://example.com/a.png"}, None),
         ("parse_data_url(u)", {"u": "data:text/plain,hello"}, None),
         ("concat(a, b, c)", {"a": [1], "b": None, "c": [2, 3]}, [1, 2, 3]),
@@ -37,13 +41,19 @@ def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> An
         ("upper(s)", {"s": "abc"}, "ABC"),
         (
             "merge_consecutive(m, 'role', 'content')",
-            {"m": [
-                {"role": "user", "content": [1]},
-                {"role": "user", "content": [2]},
+            {
+                "m": [
+                    {"role": "user", "content": [1]},
+                    {"role": "user", "content": [2]},
+                    {"role": "assistant", "content": [3]},
+                    {"role": "user", "content": [4]},
+                ]
+            },
+            [
+                {"role": "user", "content": [1, 2]},
                 {"role": "assistant", "content": [3]},
                 {"role": "user", "content": [4]},
-            ]},
-            [{"role": "user", "content": [1, 2]}, {"role": "assistant", "content": [3]}, {"role": "user", "content": [4]}],
+            ],
         ),
     ],
 )

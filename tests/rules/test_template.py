@@ -43,11 +43,20 @@ def test_transform_without_template_copies_then_edits_without_mutating_input() -
         "t",
     )
     source: dict[str, Any] = {
-        "seed": 7, "max_tokens": 10, "stream_options": {}, "nested": {"gone": 1, "kept": 2}, "other": "x",
+        "seed": 7,
+        "max_tokens": 10,
+        "stream_options": {},
+        "nested": {"gone": 1, "kept": 2},
+        "other": "x",
     }
     out = transform.apply(source, EvalContext())
     assert out == {
-        "seed": 7, "max_output_tokens": 10, "nested": {"kept": 2}, "other": "x", "generation": {"seed": 7}, "fixed": 1,
+        "seed": 7,
+        "max_output_tokens": 10,
+        "nested": {"kept": 2},
+        "other": "x",
+        "generation": {"seed": 7},
+        "fixed": 1,
     }
     assert source["nested"] == {"gone": 1, "kept": 2}
     assert "max_tokens" in source
