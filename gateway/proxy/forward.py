@@ -65,17 +65,21 @@ def _translate_request(operation: Operation, source: dict[str, Any], ctx: EvalCo
         ) from None
 
 
+def _invalid_json() -> GatewayError:
+    return GatewayError(
+        502, "The upstream provider returned a body that is not valid JSON.", code="upstream_invalid_response"
+    )
+
+
 def _json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: AccessFields) -> web.Response:
-    if operation.response.is_identity:
-        return web.Response(body=raw, headers=JSON_HEADERS)
     try:
         data = json_codec.loads(raw)
     except json_codec.JSONDecodeError:
-        raise GatewayError(
-            502,
-            "The upstream provider returned a body that is not valid JSON.",
-            code="upstream_invalid_response",
-        ) from None
+        raise _invalid_json() from None
+    if operation.response.is_identity:
+        if isinstance(data, dict):
+            access["usage"] = data.get("usage")
+        return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
     try:
         out = operation.response.apply(data, ctx)
     except Exception as exc:

@@ -1,0 +1,143 @@
+"""Runs the load generators as pinned subprocesses: wrk (or the built-in load.py) and stream_client.py.
+
+Every result is a flat dict with ms latencies (p50_ms, p99_ms, ...), requests, rps and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probe import AUTH, TargetFailed
+from procs import pinned
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run(
+    argv: list[str], timeout_s: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        raise TargetFailed(f"{argv[0]} ... did not finish within {timeout_s:.0f}s") from e
+
+
+def _last_json_line(out: str) -> dict[str, Any]:
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            result: dict[str, Any] = json.loads(line)
+            return result
+    raise ValueError("no JSON line")
+
+
+@dataclass(frozen=True)
+class LoadTool:
+    python: str
+    cpu: int | None
+    wrk: str | None
+
+    @classmethod
+    def detect(cls, python: str, cpu: int | None, use_wrk: bool = True) -> LoadTool:
+        return cls(python, cpu, shutil.which("wrk") if use_wrk else None)
+
+    @property
+    def description(self) -> str:
+        if self.wrk is None:
+            return (
+                "built-in asyncio load generator (tests/bench/load.py; install wrk for lower client overhead)"
+            )
+        first = subprocess.run([self.wrk, "-v"], capture_output=True, text=True).stdout.splitlines()
+        return first[0].split(" Copyright")[0] if first else "wrk"
+
+    def run(self, url: str, conns: int, seconds: float, body_file: Path) -> dict[str, Any]:
+        if self.wrk is not None:
+            return self._wrk(url, conns, seconds, body_file)
+        argv = [
+            self.python,
+            str(HERE / "load.py"),
+            "--url",
+            url,
+            "--conns",
+            str(conns),
+            "--seconds",
+            str(seconds),
+            "--body-file",
+            str(body_file),
+            "--auth",
+            AUTH,
+        ]
+        proc = _run(pinned(argv, self.cpu), seconds + 60)
+        try:
+            return _last_json_line(proc.stdout)
+        except ValueError as e:
+            raise TargetFailed(f"load.py failed (rc={proc.returncode}): {proc.stderr[-800:]}") from e
+
+    def _wrk(self, url: str, conns: int, seconds: float, body_file: Path) -> dict[str, Any]:
+        assert self.wrk is not None
+        argv = [
+            self.wrk,
+            "-t1",
+            f"-c{conns}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / "post.lua"),
+            url,
+        ]
+        env = dict(os.environ, BENCH_BODY_FILE=str(body_file), BENCH_AUTH=AUTH)
+        proc = _run(pinned(argv, self.cpu), seconds + 60, env)
+        m = re.search(r"BENCH_JSON (\{.*\})", proc.stdout)
+        if not m:
+            raise TargetFailed(
+                f"wrk failed (rc={proc.returncode}): {proc.stdout[-400:]} {proc.stderr[-400:]}"
+            )
+        raw = json.loads(m.group(1))
+        wall = raw["duration_us"] / 1e6
+        errors = sum(raw[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+        out: dict[str, Any] = {
+            "tool": "wrk",
+            "conns": conns,
+            "seconds": round(wall, 3),
+            "requests": raw["requests"],
+            "rps": round(raw["requests"] / wall, 1) if wall else 0.0,
+            "bytes": raw["bytes"],
+            "errors": errors,
+            **{k: raw[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout")},
+        }
+        for key in ("p50", "p90", "p99", "p999", "mean", "max"):
+            out[f"{key}_ms"] = round(raw[f"{key}_us"] / 1000, 4)
+        return out
+
+
+def run_streams(
+    python: str, cpu: int | None, url: str, body_file: Path, n: int, warmup: int, max_s: float
+) -> dict[str, Any]:
+    argv = [
+        python,
+        str(HERE / "stream_client.py"),
+        "--url",
+        url,
+        "--n",
+        str(n),
+        "--warmup",
+        str(warmup),
+        "--max-seconds",
+        str(max_s),
+        "--body-file",
+        str(body_file),
+        "--auth",
+        AUTH,
+    ]
+    proc = _run(pinned(argv, cpu), max_s + 120)
+    try:
+        return _last_json_line(proc.stdout)
+    except ValueError as e:
+        raise TargetFailed(f"stream client failed (rc={proc.returncode}): {proc.stderr[-800:]}") from e

@@ -1,0 +1,191 @@
+"""Derived figures (added latency vs direct, gateway/passthrough ratios) and the markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Result = dict[str, Any]
+
+
+def _get(res: Result | None, phase: str, key: str) -> float | None:
+    if res is None or res.get("status") != "ok":
+        return None
+    value = (res.get(phase) or {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _sub(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else round(a / b, 2)
+
+
+ADDED = (
+    ("p50_ms", "serial", "p50_ms"),
+    ("p99_ms", "serial", "p99_ms"),
+    ("ttfb_p50_ms", "stream", "ttfb_p50_ms"),
+    ("total_p50_ms", "stream", "total_p50_ms"),
+)
+
+
+def derive(results: list[Result]) -> dict[str, Any]:
+    """Adds res["added"] (target minus direct) to every ok target; returns gateway/passthrough ratios."""
+    by_name = {r["target"]: r for r in results}
+    direct, passthrough = by_name.get("direct"), by_name.get("passthrough")
+    for res in results:
+        if res["status"] == "ok" and res is not direct:
+            res["added"] = {k: _sub(_get(res, ph, key), _get(direct, ph, key)) for k, ph, key in ADDED}
+    ratios: dict[str, Any] = {}
+    pt_added = (passthrough or {}).get("added") or {}
+    for res in results:
+        if not res["target"].startswith("gateway") or res["status"] != "ok":
+            continue
+        added = res.get("added") or {}
+        ratios[res["target"]] = {
+            "rps": _div(_get(res, "load", "rps"), _get(passthrough, "load", "rps")),
+            "added_p50": _div(added.get("p50_ms"), pt_added.get("p50_ms")),
+            "added_p99": _div(added.get("p99_ms"), pt_added.get("p99_ms")),
+            "added_ttfb_p50": _div(added.get("ttfb_p50_ms"), pt_added.get("ttfb_p50_ms")),
+        }
+    return ratios
+
+
+def _f(value: Any, digits: int = 3, sign: bool = False) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _mb(kb: Any) -> str:
+    return f"{kb / 1024:.0f} MB" if isinstance(kb, int | float) and kb else "-"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return [_row(header), _row(align), *(_row(r) for r in rows), ""]
+
+
+def render(meta: dict[str, Any], results: list[Result], ratios: dict[str, Any]) -> str:
+    ok = [r for r in results if r["status"] == "ok"]
+    out = [f"# Gateway benchmark: {meta['started']}", ""]
+    out += [f"- {line}" for line in meta["setup"]] + [""]
+
+    out += ["## Non-streaming chat", ""]
+    out += _table(
+        [
+            "target",
+            f"rps (c={meta['conns']})",
+            "p50 c=1 ms",
+            "p99 c=1 ms",
+            "added p50 ms",
+            "added p99 ms",
+            f"p50 c={meta['conns']} ms",
+            f"p99 c={meta['conns']} ms",
+            "errors",
+        ],
+        [
+            [
+                r["target"],
+                _f(_get(r, "load", "rps"), 0),
+                _f(_get(r, "serial", "p50_ms")),
+                _f(_get(r, "serial", "p99_ms")),
+                _f(r.get("added", {}).get("p50_ms"), sign=True),
+                _f(r.get("added", {}).get("p99_ms"), sign=True),
+                _f(_get(r, "load", "p50_ms")),
+                _f(_get(r, "load", "p99_ms")),
+                str(int((_get(r, "serial", "errors") or 0) + (_get(r, "load", "errors") or 0))),
+            ]
+            for r in ok
+        ],
+    )
+    out += [f"## Streaming ({meta['chunks']} chunks, sequential)", ""]
+    out += [
+        "Sub-millisecond streaming differences move by a few tenths of a ms between runs; compare them "
+        "over repeated runs.",
+        "",
+    ]
+    out += _table(
+        [
+            "target",
+            "TTFB p50 ms",
+            "total p50 ms",
+            "added TTFB p50 ms",
+            "added total p50 ms",
+            "TTFB p99 ms",
+            "total p99 ms",
+            "events/stream",
+            "streams",
+            "errors",
+        ],
+        [
+            [
+                r["target"],
+                _f(_get(r, "stream", "ttfb_p50_ms")),
+                _f(_get(r, "stream", "total_p50_ms")),
+                _f(r.get("added", {}).get("ttfb_p50_ms"), sign=True),
+                _f(r.get("added", {}).get("total_p50_ms"), sign=True),
+                _f(_get(r, "stream", "ttfb_p99_ms")),
+                _f(_get(r, "stream", "total_p99_ms")),
+                _f(_get(r, "stream", "events_mean"), 1),
+                _f(_get(r, "stream", "n"), 0),
+                _f(_get(r, "stream", "errors"), 0),
+            ]
+            for r in ok
+        ],
+    )
+    out += ["## Process", ""]
+    out += _table(
+        ["target", "startup s", "RSS idle", "RSS after run", "pid"],
+        [
+            [
+                r["target"],
+                _f(r.get("startup_s"), 2),
+                _mb(r.get("rss_idle_kb")),
+                _mb(r.get("rss_after_kb")),
+                str(r.get("pid", "-")),
+            ]
+            for r in ok
+        ],
+    )
+    if ratios:
+        out += [
+            "## Gateway vs passthrough",
+            "",
+            "rps: gateway / passthrough (higher is better); added: gateway added latency / "
+            "passthrough added latency (lower is better, 1.0 = the Python floor).",
+            "",
+        ]
+        out += _table(
+            ["target", "rps ratio", "added p50 ratio", "added p99 ratio", "added TTFB p50 ratio"],
+            [
+                [
+                    name,
+                    _f(v["rps"], 2),
+                    _f(v["added_p50"], 2),
+                    _f(v["added_p99"], 2),
+                    _f(v["added_ttfb_p50"], 2),
+                ]
+                for name, v in ratios.items()
+            ],
+        )
+    warned = [r for r in ok if r.get("warnings")]
+    if warned:
+        out += ["## Warnings", ""]
+        out += [f"- **{r['target']}**: {w}" for r in warned for w in r["warnings"]] + [""]
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        out += ["## Failed targets", ""]
+        for r in failed:
+            out += [f"### {r['target']}", "", f"{r.get('error', '?')}", ""]
+            if r.get("log_tail"):
+                out += ["```", r["log_tail"], "```", ""]
+    out += ["## Commands", ""]
+    out += [f"- **{r['target']}**: `{r['cmd']}`" for r in results if r.get("cmd")]
+    out += [f"- {line}" for line in meta["commands"]] + [""]
+    return "\n".join(out)

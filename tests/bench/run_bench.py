@@ -1,0 +1,332 @@
+"""Gateway overhead benchmark: direct vs bare passthrough vs the gateway, in one run.
+
+  python tests/bench/run_bench.py [--targets direct,passthrough,gateway-openai,gateway-anthropic]
+                                  [--serial-s 5] [--load-s 8] [--streams 300] [--out-dir bench-results]
+
+A mock upstream (mock_upstream.py) serves precomputed OpenAI and Anthropic answers. Each target is
+started fresh as a subprocess and measured in turn: startup (spawn -> first 200 on chat), a warm-up,
+serial latency at 1 connection, requests/s at --conns connections, sequential streams (TTFB and total
+time), and its RSS after the run. "direct" (the mock itself) is always measured first: every "added"
+figure is target minus direct. With taskset and >= 2 CPUs the target runs on the first CPU, the mock,
+load generator and this script on the second. Load comes from wrk when it is on PATH, otherwise from the
+built-in load.py. Results: a markdown table on stdout and bench-results/bench-<timestamp>.md + .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from loadgen import LoadTool, run_streams
+from probe import TargetFailed, check_chat, wait_ready
+from procs import Proc, Supervisor, cpu_plan, free_port
+from report import derive, render
+from targets import TARGETS, Target, gateway_config, mock_argv, target_argv
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CHAT_PATH = "/v1/chat/completions"
+STREAM_WARMUP = 20
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    sup: Supervisor
+    tool: LoadTool
+    work: Path
+    target_cpu: int | None
+    load_cpu: int | None
+    upstream_port: int
+    gateway_yaml: Path
+
+    def body_file(self, model: str) -> Path:
+        path = self.work / f"body-{model}.json"
+        if not path.exists():
+            obj = json.loads((HERE / "chat_request.json").read_bytes())
+            obj["model"] = model
+            path.write_bytes(json.dumps(obj, separators=(",", ":")).encode())
+        return path
+
+    def measure(self, res: dict[str, Any], proc: Proc, base: str, model: str) -> None:
+        a = self.args
+        url, body_file = base + CHAT_PATH, self.body_file(model)
+        res["probe_content"] = check_chat(url, body_file.read_bytes())[:80]
+        phases = (
+            ("warmup", lambda: self.tool.run(url, a.conns, a.warmup_s, body_file)),
+            ("serial", lambda: self.tool.run(url, 1, a.serial_s, body_file)),
+            ("load", lambda: self.tool.run(url, a.conns, a.load_s, body_file)),
+            (
+                "stream",
+                lambda: run_streams(
+                    a.python, self.load_cpu, url, body_file, a.streams, STREAM_WARMUP, a.stream_max_s
+                ),
+            ),
+        )
+        for phase, run in phases:
+            log(f"  [{res['target']}] {phase}")
+            result = run()
+            if phase != "warmup":
+                res[phase] = result
+                if result.get("errors"):
+                    res.setdefault("warnings", []).append(
+                        f"{phase}: {result['errors']} errors ({result.get('error_samples') or 'see JSON'}); "
+                        "the figures include failed requests"
+                    )
+            if not proc.alive():
+                raise TargetFailed(f"exited with code {proc.popen.returncode} during {phase}")
+        res["rss_after_kb"] = proc.rss_kb()
+        if res["stream"].get("n", 0) == 0:
+            raise TargetFailed(f"no stream succeeded: {res['stream'].get('error_samples')}")
+
+    def run_direct(self, mock: Proc, startup_s: float, idle_kb: int) -> dict[str, Any]:
+        res: dict[str, Any] = {
+            "target": "direct",
+            "about": TARGETS["direct"].about,
+            "status": "ok",
+            "cmd": " ".join(mock.argv),
+            "pid": mock.pid,
+            "startup_s": startup_s,
+            "rss_idle_kb": idle_kb,
+        }
+        try:
+            self.measure(res, mock, f"http://127.0.0.1:{self.upstream_port}", TARGETS["direct"].model)
+        except TargetFailed as e:
+            res.update(status="failed", error=str(e), log_tail=mock.log_tail())
+        return res
+
+    def run_target(self, target: Target) -> dict[str, Any]:
+        port = free_port()
+        argv = target_argv(target, self.args.python, port, self.upstream_port, self.gateway_yaml)
+        res: dict[str, Any] = {
+            "target": target.name,
+            "about": target.about,
+            "status": "ok",
+            "cmd": " ".join(argv),
+        }
+        base = f"http://127.0.0.1:{port}"
+        proc = self.sup.spawn(target.name, argv, self.target_cpu, cwd=REPO)
+        res["pid"] = proc.pid
+        try:
+            body = self.body_file(target.model).read_bytes()
+            res["startup_s"] = round(wait_ready(proc, base + CHAT_PATH, body, self.args.startup_timeout), 3)
+            time.sleep(0.2)
+            res["rss_idle_kb"] = proc.rss_kb()
+            self.measure(res, proc, base, target.model)
+        except TargetFailed as e:
+            res.update(status="failed", error=str(e), log_tail=proc.log_tail())
+        finally:
+            self.sup.stop(proc)
+        return res
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, from {', '.join(TARGETS)} (direct is always measured first)",
+    )
+    ap.add_argument("--warmup-s", type=float, default=2.0, help="warm-up at --conns before measuring")
+    ap.add_argument("--serial-s", type=float, default=5.0, help="serial latency phase, 1 connection")
+    ap.add_argument("--load-s", type=float, default=8.0, help="throughput phase, --conns connections")
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--streams", type=int, default=300, help="sequential streamed requests per target")
+    ap.add_argument("--stream-max-s", type=float, default=60.0, help="cap on the streaming phase")
+    ap.add_argument("--chunks", type=int, default=20, help="SSE content events per mock stream")
+    ap.add_argument("--startup-timeout", type=float, default=30.0)
+    ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
+    ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
+    ap.add_argument(
+        "--no-wrk", action="store_true", help="use the built-in load generator even if wrk exists"
+    )
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    args = ap.parse_args(argv)
+    names = [n.strip() for n in args.targets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        ap.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    args.target_names = ["direct"] + [n for n in dict.fromkeys(names) if n != "direct"]
+    return args
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cpu_busy(window_s: float = 0.5) -> float | None:
+    """Fraction of all CPUs' time spent non-idle over window_s (from /proc/stat), None if unreadable."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window_s)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def machine_line(python: str) -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for pkg in ("aiohttp", "orjson", "uvloop"):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"no {pkg}")
+    busy = cpu_busy()
+    idle = "" if busy is None else f"; CPUs {busy:.0%} busy before the run"
+    if busy is not None and busy > 0.15:
+        idle += " (BUSY: other processes compete with the benchmark, figures are unreliable)"
+    return (
+        f"Machine: {os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()} ({python}), {', '.join(versions)}{idle}"
+    )
+
+
+def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrupted: bool) -> dict[str, Any]:
+    """The report's setup lines and commands (also kept in the JSON)."""
+    a = bench.args
+    if bench.load_cpu is not None:
+        pin = (
+            f"target on CPU {bench.target_cpu}; mock upstream, load generator, stream client and this "
+            f"script on CPU {bench.load_cpu}"
+        )
+    else:
+        pin = "none (needs taskset and >= 2 CPUs), so figures are noisier"
+    body_len = len(bench.body_file(TARGETS["direct"].model).read_bytes())
+    if tool.wrk:
+        load_cmd = f"wrk -t1 -c{{1|{a.conns}}} -d{{N}}s --timeout 10s -s tests/bench/post.lua URL"
+    else:
+        load_cmd = f"python tests/bench/load.py --url URL --conns {{1|{a.conns}}} --seconds N"
+    return {
+        "setup": [
+            machine,
+            f"CPU pinning: {pin}",
+            f"Load generator: {tool.description}",
+            f"Request: POST {CHAT_PATH}, {body_len}-byte JSON body (tests/bench/chat_request.json, model "
+            f"per target); upstream: aiohttp mock (tests/bench/mock_upstream.py)",
+            f"Per target, started fresh: startup probe, {a.warmup_s:g}s warm-up at c={a.conns}, serial c=1 "
+            f"for {a.serial_s:g}s, load c={a.conns} for {a.load_s:g}s, {a.streams} sequential streams "
+            f"(after {STREAM_WARMUP} warm-up, capped at {a.stream_max_s:g}s)",
+            "added = target - direct (the mock's OpenAI endpoint); for gateway-anthropic it includes the "
+            "OpenAI <-> Anthropic translation",
+            f"Wall time {wall_s:.0f}s; process logs in {bench.work}"
+            + ("; INTERRUPTED, partial results" if interrupted else ""),
+        ],
+        "commands": [
+            f"load: {load_cmd}",
+            f"streams: python tests/bench/stream_client.py --url URL --n {a.streams} "
+            f"--warmup {STREAM_WARMUP}",
+        ],
+    }
+
+
+def run_all(bench: Bench, results: list[dict[str, Any]]) -> None:
+    """Starts the mock, then measures every target in turn into results (kept on KeyboardInterrupt)."""
+    a, port = bench.args, bench.upstream_port
+    log(f"mock upstream on :{port}; logs in {bench.work}")
+    mock = bench.sup.spawn("mock_upstream", mock_argv(a.python, port, a.chunks), bench.load_cpu)
+    body = bench.body_file(TARGETS["direct"].model).read_bytes()
+    try:
+        mock_startup = wait_ready(mock, f"http://127.0.0.1:{port}{CHAT_PATH}", body, 30)
+    except TargetFailed as e:
+        raise SystemExit(f"error: the mock upstream did not start: {e}\n{mock.log_tail()}") from None
+    for name in a.target_names:
+        if not mock.alive():
+            log("error: the mock upstream died; stopping the run")
+            break
+        log(f"[{name}] {TARGETS[name].about}")
+        if name == "direct":
+            res = bench.run_direct(mock, round(mock_startup, 3), mock.rss_kb())
+        else:
+            res = bench.run_target(TARGETS[name])
+        if res["status"] != "ok":
+            log(f"[{name}] FAILED: {res['error']}")
+        results.append(res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now()
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    work = args.out_dir / f"bench-{stamp}-logs"
+    work.mkdir(parents=True)
+    machine = machine_line(args.python)  # before we add load of our own
+    if "BUSY" in machine:
+        log("warning: the CPUs are busy before the run: other processes will skew the figures")
+    target_cpu, load_cpu = (None, None) if args.no_pin else cpu_plan()
+    if load_cpu is not None:
+        os.sched_setaffinity(0, {load_cpu})
+    tool = LoadTool.detect(args.python, load_cpu, use_wrk=not args.no_wrk)
+    if tool.wrk is None:
+        log("note: wrk not found (or --no-wrk): using the built-in load generator tests/bench/load.py")
+    upstream_port = free_port()
+    gateway_yaml = work / "gateway.yaml"
+    gateway_yaml.write_text(gateway_config(upstream_port))
+    bench = Bench(args, Supervisor(work), tool, work, target_cpu, load_cpu, upstream_port, gateway_yaml)
+    signal.signal(signal.SIGTERM, _sigterm)
+    t0 = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        run_all(bench, results)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: stopping every process")
+    finally:
+        bench.sup.stop_all()
+    if interrupted and not results:
+        return 130
+
+    ratios = derive(results)
+    meta = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "chunks": args.chunks,
+        "conns": args.conns,
+        "interrupted": interrupted,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        **describe(bench, tool, machine, time.perf_counter() - t0, interrupted),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    markdown = render(meta, results, ratios)
+    md_path = args.out_dir / f"bench-{stamp}.md"
+    md_path.write_text(markdown)
+    md_path.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "results": results, "ratios": ratios}, indent=2)
+    )
+    print(markdown, flush=True)
+    log(f"wrote {md_path} and {md_path.with_suffix('.json')}")
+    if interrupted:
+        return 130
+    return 1 if any(r["status"] != "ok" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Streaming (SSE) probe: time to first byte and total time of OpenAI-style chat streams.
+
+Sends N streamed chat requests one after another over one keep-alive aiohttp session and prints
+one JSON line with percentiles in ms:
+  ttfb   request sent -> first body bytes received
+  total  request sent -> "data: [DONE]" received
+plus the mean number of SSE data events per stream and the error count.
+
+  python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/chat/completions --n 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from percentiles import summarize_ms
+
+HERE = Path(__file__).resolve().parent
+
+
+async def one_stream(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[float, float, int]:
+    t0 = time.perf_counter()
+    ttfb: float | None = None
+    events = 0
+    buf = b""
+    async with session.post(url, data=body, headers=headers) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
+        async for chunk in resp.content.iter_any():
+            if ttfb is None:
+                ttfb = time.perf_counter() - t0
+            buf += chunk
+            while b"\n\n" in buf:
+                message, buf = buf.split(b"\n\n", 1)
+                for line in message.split(b"\n"):
+                    if not line.startswith(b"data:"):
+                        continue
+                    if line[5:].strip() == b"[DONE]":
+                        return ttfb, time.perf_counter() - t0, events
+                    events += 1
+    raise RuntimeError("stream ended without data: [DONE]")
+
+
+async def run(url: str, body: bytes, auth: str, n: int, warmup: int, max_s: float) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+    ttfbs: list[float] = []
+    totals: list[float] = []
+    events: list[int] = []
+    errors: list[str] = []
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), timeout=timeout) as session:
+        for _ in range(warmup):
+            try:
+                await one_stream(session, url, body, headers)
+            except (aiohttp.ClientError, RuntimeError, TimeoutError) as e:
+                errors.append(f"warm-up: {e!r}"[:200])
+        t0 = time.perf_counter()
+        for _ in range(n):
+            if time.perf_counter() - t0 > max_s:
+                break
+            try:
+                ttfb, total, count = await one_stream(session, url, body, headers)
+            except (aiohttp.ClientError, RuntimeError, TimeoutError) as e:
+                errors.append(repr(e)[:200])
+                continue
+            ttfbs.append(ttfb)
+            totals.append(total)
+            events.append(count)
+        wall = time.perf_counter() - t0
+    return {
+        "n": len(totals),
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "wall_s": round(wall, 3),
+        "events_mean": round(sum(events) / len(events), 2) if events else None,
+        **summarize_ms("ttfb_", ttfbs),
+        **summarize_ms("total_", totals),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument(
+        "--max-seconds", type=float, default=60.0, help="stop sending new streams after this long"
+    )
+    ap.add_argument("--body-file", type=Path, default=HERE / "chat_request.json")
+    ap.add_argument("--auth", default="Bearer bench")
+    ap.add_argument("--no-uvloop", action="store_true")
+    args = ap.parse_args()
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:
+            pass
+    obj = json.loads(args.body_file.read_bytes())
+    obj["stream"] = True
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    result = asyncio.run(run(args.url, body, args.auth, args.n, args.warmup, args.max_seconds))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The edge of every request: envelopes for every error, request ids, one access event, no secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp.test_utils import TestClient
+
+from gateway.app import create_app
+from gateway.config.loader import config_from_text
+from gateway.engine.registry import build_registry
+from gateway.reload import RegistryHolder
+from tests.support.spec_check import spec_errors
+
+ROUTES = """
+limits: {max_body_bytes: 2048}
+providers:
+  mock: {dialect: mock, transport: mock}
+  openai: {dialect: openai, base_url: "http://127.0.0.1:9/v1", api_key: "${OPENAI_API_KEY}"}
+models:
+  mock: [{provider: mock, model: mock-1}]
+  gpt: [{provider: openai, model: gpt-4o}]
+"""
+SECRET = "sk-live-DO-NOT-LEAK-123"
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any) -> TestClient[Any, Any]:
+    registry = build_registry(config_from_text(ROUTES, "routes.yaml", {"OPENAI_API_KEY": SECRET}))
+    result: TestClient[Any, Any] = await aiohttp_client(create_app(RegistryHolder("routes.yaml", registry)))
+    return result
+
+
+async def error_of(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = await response.json()
+    assert spec_errors("ErrorResponse", body) == []
+    return body["error"]  # type: ignore[no-any-return]
+
+
+async def test_malformed_json_is_400(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/v1/chat/completions", data=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status == 400
+    assert (await error_of(response))["type"] == "invalid_request_error"
+
+
+async def test_body_that_is_not_an_object_is_400(client: TestClient[Any, Any]) -> None:
+    response = await client.post("/v1/chat/completions", json=[1, 2])
+    assert response.status == 400
+
+
+async def test_oversize_body_is_413(client: TestClient[Any, Any]) -> None:
+    big = {"model": "mock", "messages": [{"role": "user", "content": "x" * 4096}]}
+    response = await client.post("/v1/chat/completions", json=big)
+    assert response.status == 413
+    assert (await error_of(response))["code"] == "request_too_large"
+
+
+async def test_unknown_url_and_wrong_method_get_envelopes(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status == 404
+    assert (await error_of(response))["code"] == "unknown_url"
+    response = await client.get("/v1/chat/completions")
+    assert response.status == 405
+    assert (await error_of(response))["code"] == "method_not_allowed"
+
+
+async def test_unknown_model_is_404_model_not_found(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert response.status == 404
+    error = await error_of(response)
+    assert (error["code"], error["param"]) == ("model_not_found", "model")
+
+
+async def test_unsupported_endpoint_for_the_dialect_is_400() -> None:
+    routes = ROUTES.replace(
+        "dialect: mock, transport: mock", "dialect: anthropic, base_url: 'http://127.0.0.1:9'"
+    )
+    registry = build_registry(config_from_text(routes, "routes.yaml", {"OPENAI_API_KEY": "k"}))
+    from aiohttp.test_utils import TestServer
+
+    async with TestClient(TestServer(create_app(RegistryHolder("r", registry)))) as client:
+        response = await client.post("/v1/embeddings", json={"model": "mock", "input": "x"})
+        assert response.status == 400
+        assert (await error_of(response))["code"] == "unsupported_endpoint"
+
+
+async def test_request_id_is_echoed_or_generated(client: TestClient[Any, Any]) -> None:
+    body = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
+    response = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+async def test_one_access_event_per_request_without_secrets(client: TestClient[Any, Any]) -> None:
+    with structlog.testing.capture_logs() as events:
+        response = await client.post(
+            "/v1/chat/completions",
+            json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {SECRET}"},
+        )
+        assert response.status == 200
+        # an upstream that is unreachable: the provider key is configured, never logged
+        failed = await client.post(
+            "/v1/chat/completions", json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]}
+        )
+        assert failed.status == 502
+        assert SECRET not in await failed.text()
+    access = [e for e in events if e["event"] == "request"]
+    assert len(access) == 2
+    first = access[0]
+    assert (first["status"], first["model"], first["provider"], first["upstream_model"]) == (
+        200,
+        "mock",
+        "mock",
+        "mock-1",
+    )
+    assert first["usage"]["total_tokens"] > 0
+    assert isinstance(first["latency_ms"], float)
+    assert access[1]["status"] == 502
+    assert SECRET not in repr(events)
+
+
+async def test_models_list_and_retrieve(client: TestClient[Any, Any]) -> None:
+    listing = await (await client.get("/v1/models")).json()
+    assert spec_errors("ListModelsResponse", listing) == []
+    assert [m["id"] for m in listing["data"]] == ["mock", "gpt"]
+    model = await (await client.get("/v1/models/mock")).json()
+    assert spec_errors("Model", model) == []
+    assert model["owned_by"] == "mock"
+    missing = await client.get("/v1/models/nope")
+    assert missing.status == 404
