@@ -10,10 +10,10 @@ from aiohttp import web
 from gateway.app_keys import REGISTRY, TRANSPORTS, VALIDATOR
 from gateway.proxy import forward
 from gateway.proxy.edge import edge_middleware
-from gateway.proxy.mock_upstream import MockTransport
 from gateway.proxy.request_validation import RequestValidator
-from gateway.proxy.transport import HttpTransport, Transport
 from gateway.reload import RegistryHolder
+from gateway.upstream.mock import MockTransport
+from gateway.upstream.transport import HttpTransport, Transport
 
 POOL_SIZE = 512
 

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.proxy.request_validation import RequestValidator
-from gateway.proxy.transport import Transport
 from gateway.reload import RegistryHolder
+from gateway.upstream.transport import Transport
 
 REGISTRY = web.AppKey("registry", RegistryHolder)
 VALIDATOR = web.AppKey("validator", RequestValidator)

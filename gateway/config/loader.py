@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from gateway.config.interpolate import interpolate
 from gateway.config.model import (
+    AwsCredentials,
     GatewayConfig,
     Limits,
     Listen,
@@ -117,6 +118,9 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         headers=MappingProxyType(dict(spec.get("headers") or {})),
         request=MappingProxyType(dict(spec.get("request") or {})),
         timeouts=Timeouts(**spec.get("timeouts", {})),
+        vars=MappingProxyType({k: str(v) for k, v in (spec.get("vars") or {}).items()}),
+        unsupported_params=spec.get("unsupported_params", "reject"),
+        aws=AwsCredentials(**spec["aws"]) if spec.get("aws") else None,
         disabled_reason=disabled_reason,
     )
 

@@ -31,6 +31,13 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class AwsCredentials:
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     name: str
     dialect: str
@@ -40,6 +47,9 @@ class ProviderConfig:
     headers: Mapping[str, str | None] = field(default_factory=dict)
     request: Mapping[str, Any] = field(default_factory=dict)
     timeouts: Timeouts = Timeouts()
+    vars: Mapping[str, str] = field(default_factory=dict)
+    unsupported_params: Literal["reject", "drop"] = "reject"
+    aws: AwsCredentials | None = None
     disabled_reason: str | None = None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.rules.compiler import Compiler, Evaluator
 from gateway.rules.functions import GENERIC_FUNCTIONS
-from gateway.rules.template import BodyTransform, RuleError, compile_rule, compile_transform
+from gateway.rules.template import BodyTransform, RuleError, compile_rule, compile_transform, parse_path
 
 OPERATIONS = ("chat", "completions", "embeddings")
 
@@ -25,11 +25,13 @@ class StreamStep:
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
+    framing: str
     event: Evaluator | None
     sentinel: str | None
     end_on_close: bool
     initial_state: tuple[tuple[str, Evaluator], ...]
     handlers: Mapping[str, tuple[StreamStep, ...]]
+    post_chunk: Evaluator | None = None  # applied to every emitted chunk (a bridge's reshaping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Operation:
     request: BodyTransform
     response: BodyTransform
     stream: StreamSpec | None
+    # parameter path -> condition over the client request that is truthy when the request uses it
+    unsupported: tuple[tuple[tuple[str, ...], Evaluator], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,9 @@ class Dialect:
     name: str
     auth_header: str | None
     auth_value: str | None
+    sigv4_service: str | None
+    sigv4_region: str
+    vars: Mapping[str, str]
     headers: Mapping[str, str | None]
     operations: Mapping[str, Operation]
     errors: ErrorSpec
@@ -87,10 +94,15 @@ def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
         raise RuleError(f"{where}.rules", f"rule() refers to undefined rules: {', '.join(missing)}")
 
     auth = spec.get("auth", "none")
+    auth = {} if auth == "none" else auth
+    sigv4 = auth.get("sigv4") or {}
     return Dialect(
         name=name,
-        auth_header=None if auth == "none" else auth["header"],
-        auth_value=None if auth == "none" else auth["value"],
+        auth_header=auth.get("header"),
+        auth_value=auth.get("value"),
+        sigv4_service=sigv4.get("service"),
+        sigv4_region=sigv4.get("region", "{region}"),
+        vars=MappingProxyType({k: str(v) for k, v in (spec.get("vars") or {}).items()}),
         headers=MappingProxyType(dict(spec.get("headers") or {})),
         operations=MappingProxyType(operations),
         errors=errors,
@@ -104,11 +116,15 @@ def _operation(spec: Mapping[str, Any], compiler: Compiler, where: str) -> Opera
         stream_path=spec.get("stream_path"),
         request=compile_transform(spec.get("request"), compiler, f"{where}.request"),
         response=compile_transform(spec.get("response"), compiler, f"{where}.response"),
-        stream=_stream(spec["stream"], compiler, f"{where}.stream") if "stream" in spec else None,
+        stream=compile_stream(spec["stream"], compiler, f"{where}.stream") if "stream" in spec else None,
+        unsupported=tuple(
+            (parse_path(param), compile_rule(condition, compiler, f"{where}.unsupported.{param}"))
+            for param, condition in (spec.get("unsupported") or {}).items()
+        ),
     )
 
 
-def _stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSpec:
+def compile_stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSpec:
     handlers = {
         str(event): tuple(
             _step(step, compiler, f"{where}.events.{event}[{i}]") for i, step in enumerate(steps)
@@ -116,6 +132,7 @@ def _stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSp
         for event, steps in spec["events"].items()
     }
     return StreamSpec(
+        framing=spec.get("framing", "sse"),
         event=compile_rule(spec["event"], compiler, f"{where}.event") if "event" in spec else None,
         sentinel=spec.get("sentinel"),
         end_on_close=bool(spec.get("end_on_close", False)),

@@ -6,19 +6,26 @@ assignment; a request keeps the registry it started with until it finishes.
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from gateway import json_codec
 from gateway.config.model import GatewayConfig, ProviderConfig, Timeouts
 from gateway.config.problems import ConfigError
+from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
 from gateway.engine.dialect_sources import resolve_dialects
 from gateway.rules.template import RuleError, chain_transforms, compile_transform
+from gateway.upstream.signing import SigV4Signer
+
+
+class Signer(Protocol):
+    def sign(self, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,8 @@ class Provider:
     headers: Mapping[str, str]
     timeouts: Timeouts
     operations: Mapping[str, Operation]
+    unsupported_params: str = "reject"
+    signer: Signer | None = None
 
     def url(self, operation: Operation, stream: bool, model: str) -> str:
         path = operation.stream_path if stream and operation.stream_path else operation.path
@@ -74,7 +83,7 @@ def build_registry(config: GatewayConfig) -> Registry:
             continue
         where, spec = dialect_specs[name]
         try:
-            dialects[name] = compile_dialect(name, spec, where)
+            dialects[name] = with_bridges(compile_dialect(name, spec, where))
         except RuleError as exc:
             problems.append(str(exc))
 
@@ -117,34 +126,74 @@ def build_registry(config: GatewayConfig) -> Registry:
     )
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill_placeholders(text: str, values: Mapping[str, str], where: str) -> str:
+    """Replace `{name}` from `values`; `{model}` is kept for each request; anything else is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "model":
+            return match.group(0)
+        if name not in values:
+            raise RuleError(where, f"{{{name}}} has no value: set it under the provider's `vars`")
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
 def _provider(pconf: ProviderConfig, dialect: Dialect) -> Provider:
-    where = f"providers.{pconf.name}.request"
-    override = compile_transform(pconf.request, dialect.compiler, where)
+    where = f"providers.{pconf.name}"
+    values = {**dialect.vars, **pconf.vars}
+    override = compile_transform(pconf.request, dialect.compiler, f"{where}.request")
     operations = {
-        op: Operation(
-            path=operation.path,
-            stream_path=operation.stream_path,
+        op: replace(
+            operation,
+            path=fill_placeholders(operation.path, values, f"{where} (path of {op})"),
+            stream_path=(
+                fill_placeholders(operation.stream_path, values, f"{where} (stream_path of {op})")
+                if operation.stream_path
+                else None
+            ),
             request=chain_transforms(operation.request, override),
-            response=operation.response,
-            stream=operation.stream,
         )
         for op, operation in dialect.operations.items()
     }
+    headers = _headers(pconf, dialect)
     return Provider(
         name=pconf.name,
         dialect=dialect,
         transport=pconf.transport,
-        base_url=pconf.base_url,
-        headers=MappingProxyType(_headers(pconf, dialect)),
+        base_url=fill_placeholders(pconf.base_url, values, f"{where}.base_url"),
+        headers=MappingProxyType(
+            {k: fill_placeholders(v, values, f"{where}.headers.{k}") for k, v in headers.items()}
+        ),
         timeouts=pconf.timeouts,
         operations=MappingProxyType(operations),
+        unsupported_params=pconf.unsupported_params,
+        signer=_signer(pconf, dialect, values, where),
     )
+
+
+def _signer(pconf: ProviderConfig, dialect: Dialect, values: Mapping[str, str], where: str) -> Signer | None:
+    if dialect.sigv4_service is None or pconf.api_key or pconf.transport != "http":
+        return None
+    if pconf.aws is None:
+        raise RuleError(
+            where, f"dialect {dialect.name!r} signs requests (SigV4): set `aws` credentials or `api_key`"
+        )
+    region = fill_placeholders(dialect.sigv4_region, values, f"{where}.vars.region")
+    try:
+        return SigV4Signer(dialect.sigv4_service, region, pconf.aws)
+    except RuntimeError as exc:
+        raise RuleError(where, str(exc)) from None
 
 
 def _headers(pconf: ProviderConfig, dialect: Dialect) -> dict[str, str]:
     """Dialect headers, then the provider's (null removes one), then auth; `{api_key}` filled in."""
     merged: dict[str, str | None] = {"Content-Type": "application/json", **dialect.headers, **pconf.headers}
-    if dialect.auth_header and pconf.api_key:
+    if dialect.auth_header and dialect.auth_value and pconf.api_key:
         merged[dialect.auth_header] = dialect.auth_value
     key = pconf.api_key or ""
     return {

@@ -15,7 +15,8 @@ import structlog
 from gateway import json_codec
 from gateway.engine.dialect import StreamSpec
 from gateway.errors import normalize_error
-from gateway.framing.sse import DONE_FRAME, SseEvent, encode_data
+from gateway.framing.events import StreamEvent
+from gateway.framing.sse import DONE_FRAME, encode_data
 from gateway.rules.compiler import is_false
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
@@ -37,7 +38,7 @@ class StreamTranslator:
         self.usage: dict[str, Any] | None = None
         ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
 
-    def on_event(self, event: SseEvent) -> bytes:
+    def on_event(self, event: StreamEvent) -> bytes:
         if self.done:
             return b""
         if self.spec.sentinel is not None and event.data == self.spec.sentinel:
@@ -66,7 +67,7 @@ class StreamTranslator:
             return DONE_FRAME
         return self._fail("the upstream stream ended before it was complete", "upstream_stream_truncated")
 
-    def _name(self, event: SseEvent, data: Any) -> str:
+    def _name(self, event: StreamEvent, data: Any) -> str:
         if self.spec.event is not None:
             name = self.spec.event(data, self.ctx)
             if isinstance(name, str):
@@ -100,9 +101,12 @@ class StreamTranslator:
 
     def _emit(self, emitted: Any, frames: list[bytes]) -> None:
         chunks = emitted if isinstance(emitted, list) else (emitted,)
+        post_chunk = self.spec.post_chunk
         for chunk in chunks:
             if chunk is None:
                 continue
+            if post_chunk is not None:
+                chunk = post_chunk(chunk, self.ctx)
             if isinstance(chunk, dict) and chunk.get("usage") is not None:
                 self.usage = chunk["usage"]
             frames.append(encode_data(json_codec.dumps(chunk)))

@@ -7,15 +7,9 @@ arrive split anywhere, even inside a UTF-8 sequence or between `\\r` and `\\n`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gateway.framing.events import StreamEvent
 
 DONE_FRAME = b"data: [DONE]\n\n"
-
-
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    event: str | None
-    data: str
 
 
 class SseDecoder:
@@ -27,7 +21,7 @@ class SseDecoder:
         self._event: str | None = None
         self._pending_cr = False
 
-    def feed(self, chunk: bytes) -> list[SseEvent]:
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n split across two reads
         self._pending_cr = False
@@ -35,7 +29,7 @@ class SseDecoder:
         if b"\r" in buffer:
             self._pending_cr = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        events: list[SseEvent] = []
+        events: list[StreamEvent] = []
         start = 0
         while True:
             end = buffer.find(b"\n", start)
@@ -46,10 +40,10 @@ class SseDecoder:
         self._buffer = buffer[start:]
         return events
 
-    def _line(self, raw: bytes, events: list[SseEvent]) -> None:
+    def _line(self, raw: bytes, events: list[StreamEvent]) -> None:
         if not raw:
             if self._data or self._event is not None:
-                events.append(SseEvent(self._event, "\n".join(self._data)))
+                events.append(StreamEvent(self._event, "\n".join(self._data)))
             self._data = []
             self._event = None
             return

@@ -15,10 +15,12 @@ from gateway.engine.registry import Registry, Target
 from gateway.errors import GatewayError
 from gateway.proxy.request_validation import decode_json_body
 from gateway.proxy.stream_relay import relay_stream
-from gateway.proxy.transport import UpstreamFailure
 from gateway.proxy.upstream_errors import error_response
+from gateway.rules.compiler import is_false
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
+from gateway.rules.template import pop_path
+from gateway.upstream.transport import UpstreamFailure
 
 log = structlog.get_logger("gateway.proxy")
 
@@ -51,6 +53,27 @@ def _operation_for(target: Target, operation: str, alias: str) -> Operation:
             code="unsupported_endpoint",
         )
     return found
+
+
+def _screen_unsupported(
+    operation: Operation, source: dict[str, Any], ctx: EvalContext, target: Target
+) -> None:
+    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice)."""
+    provider = target.provider
+    for path, condition in operation.unsupported:
+        if is_false(condition(ctx.request, ctx)):
+            continue
+        if provider.unsupported_params == "drop":
+            pop_path(source, path)
+            continue
+        param = ".".join(path)
+        raise GatewayError(
+            400,
+            f"Unsupported parameter: '{param}' is not supported by model '{ctx.request.get('model')}' "
+            f"(provider '{provider.name}'). Remove it, or set unsupported_params: drop on the provider.",
+            param=param,
+            code="unsupported_parameter",
+        )
 
 
 def _translate_request(operation: Operation, source: dict[str, Any], ctx: EvalContext, provider: str) -> Any:
@@ -108,6 +131,8 @@ async def forward(request: web.Request, operation_name: str) -> web.StreamRespon
     ctx = EvalContext(request=body, created=int(time.time()))
     source = dict(body)
     source["model"] = target.model
+    if operation.unsupported:
+        _screen_unsupported(operation, source, ctx, target)
     payload = json_codec.dumps(_translate_request(operation, source, ctx, provider.name))
     transport = app[TRANSPORTS][provider.transport]
     started = time.perf_counter()

@@ -7,9 +7,10 @@ from aiohttp import web
 from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
 from gateway.engine.stream_translator import StreamTranslator, error_frame
-from gateway.framing.sse import DONE_FRAME, SseDecoder
-from gateway.proxy.transport import UpstreamFailure, UpstreamReply
+from gateway.framing import DECODERS
+from gateway.framing.sse import DONE_FRAME
 from gateway.rules.context import EvalContext
+from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -51,7 +52,7 @@ async def _pass_through(response: web.StreamResponse, reply: UpstreamReply) -> N
 async def _translate(
     response: web.StreamResponse, reply: UpstreamReply, translator: StreamTranslator
 ) -> None:
-    decoder = SseDecoder()
+    decoder = DECODERS[translator.spec.framing]()
     try:
         async for chunk in reply.chunks():
             if translator.done:

@@ -10,8 +10,8 @@ from aiohttp import web
 from gateway import json_codec
 from gateway.engine.registry import Provider
 from gateway.errors import normalize_error
-from gateway.proxy.transport import UpstreamReply
 from gateway.rules.context import EvalContext
+from gateway.upstream.transport import UpstreamReply
 
 log = structlog.get_logger("gateway.upstream")
 
@@ -33,7 +33,9 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
     produced = None
     if spec.error is not None:
         try:
-            produced = spec.error({"status": upstream_status, "body": body, "text": text}, ctx)
+            headers = {name.lower(): value for name, value in reply.headers.items()}
+            source = {"status": upstream_status, "body": body, "text": text, "headers": headers}
+            produced = spec.error(source, ctx)
         except Exception as exc:
             log.warning("error_rule_failed", provider=provider.name, error=repr(exc))
     error = normalize_error(

@@ -8,8 +8,10 @@ Every function receives the per-request `EvalContext` first; expressions call th
 
 from __future__ import annotations
 
+import base64
 import binascii
 import secrets
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,6 +155,13 @@ def _random_id(_ctx: EvalContext, prefix: Any) -> str:
     return f"{prefix if isinstance(prefix, str) else ''}{binascii.hexlify(secrets.token_bytes(12)).decode()}"
 
 
+def _floats_to_base64(_ctx: EvalContext, values: Any) -> Any:
+    """`floats_to_base64(v)`: a vector as OpenAI's `encoding_format: base64` (little-endian float32)."""
+    if not isinstance(values, list):
+        return None
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
 def _lower(_ctx: EvalContext, text: Any) -> Any:
     """`lower(s)`: the string in lower case (null for non-strings)."""
     return text.lower() if isinstance(text, str) else None
@@ -179,6 +188,7 @@ GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "merge_consecutive": FunctionSpec(_merge_consecutive, 3, 3),
     "counter": FunctionSpec(_counter, 1, 1),
     "random_id": FunctionSpec(_random_id, 1, 1),
+    "floats_to_base64": FunctionSpec(_floats_to_base64, 1, 1),
     "lower": FunctionSpec(_lower, 1, 1),
     "upper": FunctionSpec(_upper, 1, 1),
 }

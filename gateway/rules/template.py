@@ -11,7 +11,7 @@ A rule is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.rules.compiler import Compiler, Evaluator, ExpressionError
@@ -115,8 +115,16 @@ class BodyTransform:
     rename: tuple[tuple[Path, Path], ...] = ()
     drop: tuple[Path, ...] = ()
     then: BodyTransform | None = None
+    before: BodyTransform | None = None  # a whole transform that runs first (a bridge)
+    after: BodyTransform | None = None  # a whole transform that runs last, over the output
 
     def apply(self, source: Any, ctx: EvalContext) -> Any:
+        if self.before is not None:
+            source = self.before.apply(source, ctx)
+        out = self._build(source, ctx)
+        return out if self.after is None else self.after.apply(out, ctx)
+
+    def _build(self, source: Any, ctx: EvalContext) -> Any:
         if self.template is not None:
             out = self.template(source, ctx)
         elif isinstance(source, dict):
@@ -166,8 +174,4 @@ def chain_transforms(first: BodyTransform, then: BodyTransform) -> BodyTransform
         raise ValueError("an override edits a body; it cannot replace the template")
     if then.is_identity:
         return first
-    if first.then is not None:
-        return BodyTransform(
-            first.template, first.set_fields, first.rename, first.drop, chain_transforms(first.then, then)
-        )
-    return BodyTransform(first.template, first.set_fields, first.rename, first.drop, then)
+    return replace(first, then=then if first.then is None else chain_transforms(first.then, then))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.framing.sse import SseDecoder, SseEvent, encode_data
+from gateway.framing.events import StreamEvent
+from gateway.framing.sse import SseDecoder, encode_data
 
 STREAM = (
     b'event: message_start\r\ndata: {"a":1}\r\n\r\n'
@@ -15,11 +16,11 @@ STREAM = (
     b"id: 7\nretry: 100\ndata: [DONE]\r\r"
 )
 EXPECTED = [
-    SseEvent("message_start", '{"a":1}'),
-    SseEvent(None, "line one\nline two"),
-    SseEvent("ping", "{}"),
-    SseEvent(None, "café"),
-    SseEvent(None, "[DONE]"),
+    StreamEvent("message_start", '{"a":1}'),
+    StreamEvent(None, "line one\nline two"),
+    StreamEvent("ping", "{}"),
+    StreamEvent(None, "café"),
+    StreamEvent(None, "[DONE]"),
 ]
 
 
@@ -35,7 +36,7 @@ def test_events_are_independent_of_chunking(size: int) -> None:
 
 def test_a_stream_cut_mid_event_is_reported_as_partial() -> None:
     decoder = SseDecoder()
-    assert decoder.feed(b'data: {"a":1}\n\ndata: {"b"') == [SseEvent(None, '{"a":1}')]
+    assert decoder.feed(b'data: {"a":1}\n\ndata: {"b"') == [StreamEvent(None, '{"a":1}')]
     assert decoder.has_partial_event()
     decoder = SseDecoder()
     decoder.feed(b"data: complete line but no blank line\n")

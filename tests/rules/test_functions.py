@@ -38,6 +38,7 @@ def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> An
         ("put(o, 'b', `2`)", {"o": {"a": 1}}, {"a": 1, "b": 2}),
         ("drop_nulls(o)", {"o": {"a": None, "b": 0}}, {"b": 0}),
         ("lower(s)", {"s": "ABC"}, "abc"),
+        ("floats_to_base64(v)", {"v": [1.0, -2.5]}, "AACAPwAAIMA="),
         ("upper(s)", {"s": "abc"}, "ABC"),
         (
             "merge_consecutive(m, 'role', 'content')",

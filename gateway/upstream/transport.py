@@ -90,8 +90,11 @@ class HttpTransport:
     async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
         timeout = aiohttp.ClientTimeout(total=provider.timeouts.total, sock_connect=provider.timeouts.connect)
         try:
+            headers = (
+                provider.signer.sign(url, provider.headers, body) if provider.signer else provider.headers
+            )
             response = await self._session.post(
-                url, data=body, headers=provider.headers, timeout=timeout, allow_redirects=False
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(provider.name, exc) from exc
