@@ -30,8 +30,8 @@ def create_app(
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=POOL_SIZE, limit_per_host=0, keepalive_timeout=60),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),  # identity bodies: relayed as they are
+            # ask for identity bodies (relayed as they are); one compressed anyway is decompressed
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
         app[TRANSPORTS] = transports or {"http": HttpTransport(session), "mock": MockTransport()}
         yield

@@ -28,13 +28,26 @@ def error_frame(error: dict[str, Any]) -> bytes:
     return encode_data(json_codec.dumps({"error": error}))
 
 
+def gateway_error_frames(message: str, code: str) -> bytes:
+    """An error the gateway itself reports inside a stream, then the end of the stream."""
+    error = {"message": message, "type": "server_error", "param": None, "code": code}
+    return error_frame(error) + DONE_FRAME
+
+
+def truncated_frame() -> bytes:
+    return gateway_error_frames(
+        "the upstream stream ended before it was complete", "upstream_stream_truncated"
+    )
+
+
 class StreamTranslator:
-    __slots__ = ("ctx", "done", "spec", "usage")
+    __slots__ = ("ctx", "done", "failed", "spec", "usage")
 
     def __init__(self, spec: StreamSpec, ctx: EvalContext) -> None:
         self.spec = spec
         self.ctx = ctx
         self.done = False
+        self.failed = False  # ended by an error (ours or the upstream's), not by its terminal event
         self.usage: dict[str, Any] | None = None
         ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
 
@@ -65,7 +78,8 @@ class StreamTranslator:
         if self.spec.end_on_close and not truncated:
             self.done = True
             return DONE_FRAME
-        return self._fail("the upstream stream ended before it was complete", "upstream_stream_truncated")
+        self.done = self.failed = True
+        return truncated_frame()
 
     def _name(self, event: StreamEvent, data: Any) -> str:
         if self.spec.event is not None:
@@ -91,7 +105,7 @@ class StreamTranslator:
             if step.error is not None:
                 error = normalize_error(step.error(data, ctx), 500, "upstream stream error")
                 frames += (error_frame(error), DONE_FRAME)
-                self.done = True
+                self.done = self.failed = True
                 break
             if step.end:
                 frames.append(DONE_FRAME)
@@ -112,6 +126,5 @@ class StreamTranslator:
             frames.append(encode_data(json_codec.dumps(chunk)))
 
     def _fail(self, message: str, code: str) -> bytes:
-        self.done = True
-        error = {"message": message, "type": "server_error", "param": None, "code": code}
-        return error_frame(error) + DONE_FRAME
+        self.done = self.failed = True
+        return gateway_error_frames(message, code)

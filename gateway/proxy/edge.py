@@ -72,7 +72,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = _http_error(exc)
         if not response.prepared:
             response.headers.update(access["response_headers"])
-        status = response.status
+        status = _CLIENT_CLOSED if access.get("client_closed") else response.status
         return response
     except (asyncio.CancelledError, ConnectionResetError):
         status = _CLIENT_CLOSED

@@ -6,18 +6,19 @@ from aiohttp import web
 
 from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
-from gateway.engine.stream_translator import StreamTranslator, error_frame
+from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, truncated_frame
 from gateway.framing import DECODERS
-from gateway.framing.sse import DONE_FRAME
 from gateway.rules.context import EvalContext
 from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+TRUNCATED_FRAME = truncated_frame()
+
+
 def _failure_frame(failure: UpstreamFailure) -> bytes:
-    error = {"message": failure.message, "type": "server_error", "param": None, "code": failure.code}
-    return error_frame(error) + DONE_FRAME
+    return gateway_error_frames(failure.message, failure.code)
 
 
 async def relay_stream(
@@ -29,24 +30,37 @@ async def relay_stream(
     headers: dict[str, str],
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    await response.prepare(request)
-    if operation.stream is None:
-        await _pass_through(response, reply)
-    else:
-        translator = StreamTranslator(operation.stream, ctx)
-        await _translate(response, reply, translator)
-        if translator.usage is not None:
-            access["usage"] = translator.usage
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if operation.stream is None:
+            await _pass_through(response, reply)
+        else:
+            translator = StreamTranslator(operation.stream, ctx)
+            await _translate(response, reply, translator)
+            if translator.usage is not None:
+                access["usage"] = translator.usage
+        await response.write_eof()
+    except ConnectionResetError:  # the client went away: stop, and let the upstream go too
+        access["client_closed"] = True
+        reply.abort()
     return response
 
 
 async def _pass_through(response: web.StreamResponse, reply: UpstreamReply) -> None:
+    """Upstream bytes as they are. A stream that stops without `[DONE]` (or an error event of its
+    own) was cut short: the client is told so rather than left with a silently short answer."""
+    tail = b""
+    saw_error = False
     try:
         async for chunk in reply.chunks():
             await response.write(chunk)
+            tail = (tail + chunk)[-64:]
+            saw_error = saw_error or b'data: {"error"' in chunk
     except UpstreamFailure as failure:
         await response.write(_failure_frame(failure))
+        return
+    if not saw_error and not tail.rstrip().endswith(b"data: [DONE]"):
+        await response.write(TRUNCATED_FRAME)
 
 
 async def _translate(
@@ -56,10 +70,16 @@ async def _translate(
     try:
         async for chunk in reply.chunks():
             if translator.done:
-                continue  # drain to the end so the connection can be reused
+                if translator.failed:
+                    reply.abort()  # we ended the stream with an error: stop the upstream now
+                    return
+                continue  # completed normally: drain the little that is left so the connection is reused
             out = b"".join([translator.on_event(event) for event in decoder.feed(chunk)])
             if out:
                 await response.write(out)
+            if translator.failed:
+                reply.abort()
+                return
         tail = translator.on_close(truncated=decoder.has_partial_event())
     except UpstreamFailure as failure:
         tail = b"" if translator.done else _failure_frame(failure)
