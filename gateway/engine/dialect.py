@@ -31,6 +31,7 @@ class StreamSpec:
     end_on_close: bool
     initial_state: tuple[tuple[str, Evaluator], ...]
     handlers: Mapping[str, tuple[StreamStep, ...]]
+    on_close: tuple[StreamStep, ...] = ()
     post_chunk: Evaluator | None = None  # applied to every emitted chunk (a bridge's reshaping)
 
 
@@ -138,6 +139,10 @@ def compile_stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> S
         end_on_close=bool(spec.get("end_on_close", False)),
         initial_state=_assignments(spec.get("state"), compiler, f"{where}.state"),
         handlers=MappingProxyType(handlers),
+        on_close=tuple(
+            _step(step, compiler, f"{where}.on_close[{i}]")
+            for i, step in enumerate(spec.get("on_close") or ())
+        ),
     )
 
 

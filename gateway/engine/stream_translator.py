@@ -8,12 +8,13 @@ stream, `end` marks the stream complete. Every translated stream ends with `data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from gateway import json_codec
-from gateway.engine.dialect import StreamSpec
+from gateway.engine.dialect import StreamSpec, StreamStep
 from gateway.errors import normalize_error
 from gateway.framing.events import StreamEvent
 from gateway.framing.sse import DONE_FRAME, encode_data
@@ -61,8 +62,27 @@ class StreamTranslator:
             data = json_codec.loads(event.data)
         except json_codec.JSONDecodeError:
             return self._fail("upstream sent a stream event that is not valid JSON", "upstream_invalid_event")
+        return self._guarded(lambda: self._run(self._name(event, data), data))
+
+    def on_close(self, truncated: bool = False) -> bytes:
+        """The upstream closed its side; complete the client's stream one way or the other."""
+        if self.done:
+            return b""
+        if self.spec.end_on_close and not truncated:
+            frames = (
+                self._guarded(lambda: self._run_steps(self.spec.on_close, {})) if self.spec.on_close else b""
+            )
+            if self.done:  # an on_close step ended the stream itself
+                return frames
+            self.done = True
+            return frames + DONE_FRAME
+        self.done = self.failed = True
+        return truncated_frame()
+
+    def _guarded(self, run: Callable[[], bytes]) -> bytes:
+        """Run rules; whatever goes wrong becomes an error event that ends the stream."""
         try:
-            return self._run(self._name(event, data), data)
+            return run()
         except RuleFailure as exc:
             return self._fail(str(exc), "translation_failed")
         except Exception as exc:  # a rule met data it was not written for
@@ -70,16 +90,6 @@ class StreamTranslator:
             return self._fail(
                 "the gateway could not translate an upstream stream event", "translation_failed"
             )
-
-    def on_close(self, truncated: bool = False) -> bytes:
-        """The upstream closed its side; complete the client's stream one way or the other."""
-        if self.done:
-            return b""
-        if self.spec.end_on_close and not truncated:
-            self.done = True
-            return DONE_FRAME
-        self.done = self.failed = True
-        return truncated_frame()
 
     def _name(self, event: StreamEvent, data: Any) -> str:
         if self.spec.event is not None:
@@ -92,6 +102,9 @@ class StreamTranslator:
         steps = self.spec.handlers.get(name)
         if steps is None:
             steps = self.spec.handlers.get("*", ())
+        return self._run_steps(steps, data)
+
+    def _run_steps(self, steps: tuple[StreamStep, ...], data: Any) -> bytes:
         ctx = self.ctx
         frames: list[bytes] = []
         for step in steps:

@@ -1,9 +1,16 @@
 """Every recorded case under tests/fixtures/<dialect>/<case>.yaml, through the whole gateway app.
 
-A case is data: the client request; what the upstream must receive (body, path, headers); the
-upstream's reply (JSON body, raw SSE text, or an error with a status); what the client must get
-(status, body or stream payloads, headers). Adding a case needs no code. Client-facing output is
-also checked against the official OpenAI spec when ../shared/spec is present.
+A case is data (keys below); adding a case needs no code.
+- `description`; `endpoint` (default /v1/chat/completions); `upstream_model`; `provider`: extra
+  provider settings (vars, unsupported_params, headers, ...);
+- `client_request` (model is added);
+- what the upstream must receive: `upstream_request` (body), `upstream_path`, `upstream_headers_sent`;
+- the upstream's reply: `upstream_status`, `upstream_headers`, and one of `upstream_response` (JSON),
+  `upstream_stream` (raw text, e.g. SSE), `upstream_ndjson` (list of objects), `upstream_eventstream`
+  (list of `{event: name, data: {...}}` / `{exception: name, data: {...}}`, AWS binary framing);
+- what the client must get: `client_status`, `client_headers`, `client_response` or `client_stream`
+  (data payloads in order, `"[DONE]"` included), `client_schema` (spec schema to check against).
+Client-facing output is also checked against the official OpenAI spec when ../shared/spec is present.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.reload import RegistryHolder
 from tests.engine.replay_transport import ReplayTransport
+from tests.support.aws_eventstream import event as aws_event
+from tests.support.aws_eventstream import exception as aws_exception
 from tests.support.spec_check import spec_errors
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -28,13 +37,34 @@ CASES = sorted(FIXTURES.glob("*/*.yaml"))
 FIXED_CREATED = 1700000000
 
 
-def _routes(dialect: str, upstream_model: str) -> str:
-    return f"""
-providers:
-  p: {{dialect: {dialect}, base_url: "http://upstream.test/base", api_key: sk-provider-key}}
-models:
-  client-model: [{{provider: p, model: {upstream_model}}}]
-"""
+def _routes(dialect: str, upstream_model: str, provider_extra: dict[str, Any] | None = None) -> str:
+    provider = {"dialect": dialect, "base_url": "http://upstream.test/base", "api_key": "sk-provider-key"}
+    provider.update(provider_extra or {})
+    routes = {
+        "providers": {"p": provider},
+        "models": {"client-model": [{"provider": "p", "model": upstream_model}]},
+    }
+    return yaml.safe_dump(routes)
+
+
+def upstream_parts(case: dict[str, Any]) -> list[bytes]:
+    """The recorded upstream reply as bytes, cut into small pieces to exercise split framing."""
+    if "upstream_stream" in case:  # raw text: SSE, or any body
+        raw = case["upstream_stream"].encode()
+    elif "upstream_ndjson" in case:
+        raw = b"".join(json_codec.dumps(line) + b"\n" for line in case["upstream_ndjson"])
+    elif "upstream_eventstream" in case:  # [{event|exception: name, data: {...}}]
+        raw = b"".join(
+            aws_exception(m["exception"], json_codec.dumps(m["data"]))
+            if "exception" in m
+            else aws_event(m["event"], json_codec.dumps(m["data"]))
+            for m in case["upstream_eventstream"]
+        )
+    elif "upstream_response" in case:
+        return [json_codec.dumps(case["upstream_response"])]
+    else:
+        return []
+    return [raw[i : i + 37] for i in range(0, len(raw), 37)]
 
 
 def _stream_payloads(raw: bytes) -> list[Any]:
@@ -67,22 +97,12 @@ def _fix_created(value: Any) -> Any:
 async def test_fixture_case(case_path: Path, aiohttp_client: Any) -> None:
     case = yaml.safe_load(case_path.read_text())
     dialect = case_path.parent.name
-    registry = build_registry(
-        config_from_text(_routes(dialect, case.get("upstream_model", "upstream-model")), "routes.yaml", {})
-    )
-    reply = case.get("upstream_stream")
+    routes = _routes(dialect, case.get("upstream_model", "upstream-model"), case.get("provider"))
+    registry = build_registry(config_from_text(routes, "routes.yaml", {}))
     transport = ReplayTransport(
         status=case.get("upstream_status", 200),
         headers=case.get("upstream_headers", {}),
-        parts=(
-            [
-                reply.encode()[i : i + 37] for i in range(0, len(reply.encode()), 37)
-            ]  # split mid-line on purpose
-            if reply is not None
-            else [json_codec.dumps(case["upstream_response"])]
-            if "upstream_response" in case
-            else []
-        ),
+        parts=upstream_parts(case),
     )
     app = create_app(RegistryHolder("routes.yaml", registry), transports={"http": transport})
     client: TestClient[Any, Any] = await aiohttp_client(app)
