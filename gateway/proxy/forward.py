@@ -88,17 +88,15 @@ def _translate_request(operation: Operation, source: dict[str, Any], ctx: EvalCo
         ) from None
 
 
-def _invalid_json() -> GatewayError:
-    return GatewayError(
-        502, "The upstream provider returned a body that is not valid JSON.", code="upstream_invalid_response"
-    )
-
-
 def _json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: AccessFields) -> web.Response:
     try:
         data = json_codec.loads(raw)
     except json_codec.JSONDecodeError:
-        raise _invalid_json() from None
+        raise GatewayError(
+            502,
+            "The upstream provider returned a body that is not valid JSON.",
+            code="upstream_invalid_response",
+        ) from None
     if operation.response.is_identity:
         if isinstance(data, dict):
             access["usage"] = data.get("usage")
