@@ -59,7 +59,8 @@ def completions_via_chat(chat: Operation) -> Operation:
         request=replace(chat.request, before=bridge.request),
         response=replace(chat.response, after=bridge.response),
         stream=replace(stream, post_chunk=bridge.chunk),
-        unsupported=bridge.unsupported,
+        # the chat operation's own limits still apply (seed, n, penalties mean the same in both)
+        unsupported=bridge.unsupported + chat.unsupported,
     )
 
 

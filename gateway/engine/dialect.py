@@ -50,6 +50,8 @@ class Operation:
 class ErrorSpec:
     status_map: Mapping[int, int]
     error: Evaluator | None
+    # client header -> rule over {status, body, text, headers}, when the upstream did not send it
+    headers: tuple[tuple[str, Evaluator], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
             if "error" in errors_spec
             else None
         ),
+        headers=_assignments(errors_spec.get("headers"), compiler, f"{where}.errors.headers"),
     )
     missing = compiler.missing_references()
     if missing:

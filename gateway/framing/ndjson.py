@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway import json_codec
 from gateway.framing.events import StreamEvent
 
 
@@ -23,3 +24,16 @@ class NdjsonDecoder:
 
     def has_partial_event(self) -> bool:
         return bool(self._buffer.strip())
+
+    def flush(self) -> list[StreamEvent]:
+        """At the end of the stream: the last line when it came complete but without its newline
+        (a line cut short is left in the buffer, so the stream still counts as truncated)."""
+        line = self._buffer.strip()
+        if not line:
+            return []
+        try:
+            json_codec.loads(line)
+        except json_codec.JSONDecodeError:
+            return []
+        self._buffer = b""
+        return [StreamEvent(None, line.decode("utf-8", errors="replace"))]

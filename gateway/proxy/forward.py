@@ -103,6 +103,8 @@ def _json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: Acce
         return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
     try:
         out = operation.response.apply(data, ctx)
+    except RuleFailure as exc:  # fail(message) in a response rule: a reply the dialect refuses
+        raise GatewayError(502, str(exc), type_="server_error", code="translation_failed") from None
     except Exception as exc:
         log.warning("response_translation_error", error=repr(exc))
         raise GatewayError(
@@ -137,6 +139,7 @@ async def forward(request: web.Request, operation_name: str) -> web.StreamRespon
     try:
         async with transport.open(provider, provider.url(operation, stream, target.model), payload) as reply:
             access["upstream_status"] = reply.status
+            ctx.upstream_headers = reply.headers  # for upstream_header(name) in response/stream rules
             if reply.status >= 300:
                 return await error_response(reply, provider, ctx)
             if stream:

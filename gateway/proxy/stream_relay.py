@@ -80,6 +80,11 @@ async def _translate(
             if translator.failed:
                 reply.abort()
                 return
+        flush = getattr(decoder, "flush", None)  # framings whose last event needs no terminator
+        if flush is not None and not translator.done:
+            out = b"".join([translator.on_event(event) for event in flush()])
+            if out:
+                await response.write(out)
         tail = translator.on_close(truncated=decoder.has_partial_event())
     except UpstreamFailure as failure:
         tail = b"" if translator.done else _failure_frame(failure)

@@ -31,10 +31,10 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
     upstream_status = reply.status
     status = spec.status_map.get(upstream_status, upstream_status if upstream_status >= 400 else 502)
     produced = None
+    upstream_headers = {name.lower(): value for name, value in reply.headers.items()}
+    source = {"status": upstream_status, "body": body, "text": text, "headers": upstream_headers}
     if spec.error is not None:
         try:
-            headers = {name.lower(): value for name, value in reply.headers.items()}
-            source = {"status": upstream_status, "body": body, "text": text, "headers": headers}
             produced = spec.error(source, ctx)
         except Exception as exc:
             log.warning("error_rule_failed", provider=provider.name, error=repr(exc))
@@ -46,4 +46,14 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
         value = reply.headers.get(name)
         if value is not None:
             headers[name] = value
+    for name, rule in spec.headers:  # headers the dialect derives, unless the upstream sent them
+        if name.lower() in upstream_headers:
+            continue
+        try:
+            derived = rule(source, ctx)
+        except Exception as exc:
+            log.warning("error_header_rule_failed", provider=provider.name, header=name, error=repr(exc))
+            continue
+        if derived is not None:
+            headers[name] = derived if isinstance(derived, str) else json_codec.dumps_str(derived)
     return web.Response(status=status, body=json_codec.dumps({"error": error}), headers=headers)

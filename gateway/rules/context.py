@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +13,11 @@ class EvalContext:
 
     `request()` in an expression returns `request`, `state()` returns `state`, `now()` returns `created`
     (fixed once per request so every chunk of a stream carries the same timestamp).
+    `upstream_header(name)` reads `upstream_headers`: the upstream reply's headers, once it has replied.
     """
 
     request: Any = None
     state: dict[str, Any] = field(default_factory=dict)
     created: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    upstream_headers: Mapping[str, str] = field(default_factory=dict)

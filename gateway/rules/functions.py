@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
+import re
 import secrets
 import struct
 from collections.abc import Mapping
@@ -33,6 +36,26 @@ def _state(ctx: EvalContext) -> Any:
 def _now(ctx: EvalContext) -> int:
     """`now()`: the request's timestamp in Unix seconds, the same for every chunk of a stream."""
     return ctx.created
+
+
+def _upstream_header(ctx: EvalContext, name: Any) -> Any:
+    """`upstream_header(name)`: a header of the upstream's reply (any case), null when absent or
+    before the upstream has replied (e.g. a request id the body does not carry)."""
+    if not isinstance(name, str):
+        return None
+    headers = ctx.upstream_headers
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value
+
+
+def _split(_ctx: EvalContext, text: Any, separator: Any) -> Any:
+    """`split(s, sep)`: the parts of `s` between occurrences of `sep` (null for non-strings)."""
+    if not isinstance(text, str) or not isinstance(separator, str) or not separator:
+        return None
+    return text.split(separator)
 
 
 def _from_json(_ctx: EvalContext, text: Any) -> Any:
@@ -162,6 +185,44 @@ def _floats_to_base64(_ctx: EvalContext, values: Any) -> Any:
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
+def _omit(_ctx: EvalContext, obj: Any, *keys: Any) -> Any:
+    """`omit(obj, 'k', ...)`: a copy of the object without those keys (anything else as it is)."""
+    if not isinstance(obj, dict):
+        return obj
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source)
+
+
+def _matches(_ctx: EvalContext, text: Any, pattern: Any) -> bool:
+    """`matches(s, pattern)`: whether the regular expression is found in the string (anchor it with
+    ^...$ for a whole match); false for non-strings."""
+    if not isinstance(text, str) or not isinstance(pattern, str):
+        return False
+    return _pattern(pattern).search(text) is not None
+
+
+_ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _hash_id(_ctx: EvalContext, text: Any, length: Any) -> Any:
+    """`hash_id(s, n)`: a deterministic id of n characters from [0-9A-Za-z] derived from the string
+    (the same input always gives the same id: e.g. ids rewritten consistently across a conversation)."""
+    if not isinstance(text, str) or isinstance(length, bool) or not isinstance(length, int):
+        return None
+    if not 1 <= length <= 40:
+        raise ValueError("hash_id() makes ids of 1 to 40 characters")
+    number = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    digits = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHANUMERIC))
+        digits.append(_ALPHANUMERIC[digit])
+    return "".join(digits)
+
+
 def _lower(_ctx: EvalContext, text: Any) -> Any:
     """`lower(s)`: the string in lower case (null for non-strings)."""
     return text.lower() if isinstance(text, str) else None
@@ -172,10 +233,34 @@ def _upper(_ctx: EvalContext, text: Any) -> Any:
     return text.upper() if isinstance(text, str) else None
 
 
+def _from_items(_ctx: EvalContext, pairs: Any) -> Any:
+    """`from_items(pairs)`: an object from `[key, value]` pairs, later pairs winning (e.g. a lookup
+    table from ids to names); pairs that are not two items with a string key are skipped."""
+    if not isinstance(pairs, list):
+        return None
+    table: dict[str, Any] = {}
+    for pair in pairs:
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str):
+            table[pair[0]] = pair[1]
+    return table
+
+
+def _merge_each(_ctx: EvalContext, items: Any, extra: Any) -> Any:
+    """`merge_each(items, obj)`: every object of `items` merged with `obj` (obj's keys win); other
+    items as they are. Carries outer values (a model name, an index) into each item of a list."""
+    if not isinstance(items, list):
+        return None
+    if not isinstance(extra, dict):
+        return list(items)
+    return [{**item, **extra} if isinstance(item, dict) else item for item in items]
+
+
 GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "request": FunctionSpec(_request, 0, 0),
     "state": FunctionSpec(_state, 0, 0),
     "now": FunctionSpec(_now, 0, 0),
+    "upstream_header": FunctionSpec(_upstream_header, 1, 1),
+    "split": FunctionSpec(_split, 2, 2),
     "from_json": FunctionSpec(_from_json, 1, 1),
     "to_json": FunctionSpec(_to_json, 1, 1),
     "parse_data_url": FunctionSpec(_parse_data_url, 1, 1),
@@ -189,6 +274,11 @@ GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "counter": FunctionSpec(_counter, 1, 1),
     "random_id": FunctionSpec(_random_id, 1, 1),
     "floats_to_base64": FunctionSpec(_floats_to_base64, 1, 1),
+    "omit": FunctionSpec(_omit, 1, None),
+    "matches": FunctionSpec(_matches, 2, 2),
+    "hash_id": FunctionSpec(_hash_id, 2, 2),
     "lower": FunctionSpec(_lower, 1, 1),
     "upper": FunctionSpec(_upper, 1, 1),
+    "from_items": FunctionSpec(_from_items, 1, 1),
+    "merge_each": FunctionSpec(_merge_each, 2, 2),
 }

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
 
 from gateway.engine.registry import Provider
 
@@ -90,11 +91,14 @@ class HttpTransport:
     async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
         timeout = aiohttp.ClientTimeout(total=provider.timeouts.total, sock_connect=provider.timeouts.connect)
         try:
-            headers = (
-                provider.signer.sign(url, provider.headers, body) if provider.signer else provider.headers
-            )
+            target: str | URL = url
+            headers = provider.headers
+            if provider.signer is not None:
+                headers = provider.signer.sign(url, headers, body)
+                # the path goes out byte for byte as signed: no requoting (`%3A` must not become `:`)
+                target = URL(url, encoded=True)
             response = await self._session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                target, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(provider.name, exc) from exc

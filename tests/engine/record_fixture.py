@@ -25,6 +25,7 @@ from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.reload import RegistryHolder
 from tests.engine.replay_transport import ReplayTransport
+from tests.engine.sequential_ids import sequential_ids
 from tests.engine.test_dialect_fixtures import _fix_created, _routes, _stream_payloads, upstream_parts
 
 
@@ -38,12 +39,13 @@ async def record(path: Path) -> dict[str, Any]:
         parts=upstream_parts(case),
     )
     app = create_app(RegistryHolder("routes.yaml", registry), transports={"http": transport})
-    async with TestClient(TestServer(app)) as client:
-        response = await client.post(
-            case.get("endpoint", "/v1/chat/completions"),
-            json={"model": "client-model", **case["client_request"]},
-        )
-        raw = await response.read()
+    with sequential_ids():
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post(
+                case.get("endpoint", "/v1/chat/completions"),
+                json={"model": "client-model", **case["client_request"]},
+            )
+            raw = await response.read()
     out: dict[str, Any] = {}
     if transport.sent:
         out["upstream_request"] = transport.sent[0].body

@@ -149,9 +149,8 @@ def test_unknown_dialect_on_a_provider_lists_the_known_ones() -> None:
 providers: {p: {dialect: klingon, base_url: "http://x.test"}}
 models: {m: [{provider: p, model: x}]}
 """)
-    assert found[0].startswith(
-        "providers.p.dialect: unknown dialect 'klingon' (known: anthropic, mock, openai"
-    )
+    assert found[0].startswith("providers.p.dialect: unknown dialect 'klingon' (known: anthropic, ")
+    assert ", openai" in found[0]
 
 
 def test_shipped_dialects_all_compile() -> None:

@@ -7,7 +7,7 @@ import pytest
 from gateway.framing.aws_eventstream import AwsEventStreamDecoder
 from gateway.framing.events import StreamEvent
 from gateway.framing.ndjson import NdjsonDecoder
-from tests.support.aws_eventstream import event, exception
+from tests.support.aws_eventstream import encode_message, event, exception
 
 NDJSON = b'{"a":1}\n\n{"b":"caf\xc3\xa9"}\r\n{"done":true}\n'
 
@@ -30,6 +30,16 @@ def test_ndjson_partial_line() -> None:
     decoder = NdjsonDecoder()
     assert decoder.feed(b'{"a":1}\n{"b"') == [StreamEvent(None, '{"a":1}')]
     assert decoder.has_partial_event()
+    assert decoder.flush() == []  # cut short: still a partial event
+    assert decoder.has_partial_event()
+
+
+def test_ndjson_last_line_without_newline_is_flushed_at_the_end() -> None:
+    decoder = NdjsonDecoder()
+    assert decoder.feed(b'{"a":1}\n{"done":true}') == [StreamEvent(None, '{"a":1}')]
+    assert decoder.flush() == [StreamEvent(None, '{"done":true}')]
+    assert not decoder.has_partial_event()
+    assert decoder.flush() == []
 
 
 STREAM = (
@@ -57,3 +67,10 @@ def test_aws_eventstream_partial_frame() -> None:
     decoder = AwsEventStreamDecoder()
     assert decoder.feed(STREAM[:30]) == []
     assert decoder.has_partial_event()
+
+
+def test_aws_eventstream_unmodeled_error_gets_its_message_from_headers() -> None:
+    frame = encode_message(
+        {":message-type": "error", ":error-code": "InternalFailure", ":error-message": "boom"}, b""
+    )
+    assert AwsEventStreamDecoder().feed(frame) == [StreamEvent("InternalFailure", '{"message":"boom"}')]

@@ -39,7 +39,35 @@ def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> An
         ("drop_nulls(o)", {"o": {"a": None, "b": 0}}, {"b": 0}),
         ("lower(s)", {"s": "ABC"}, "abc"),
         ("floats_to_base64(v)", {"v": [1.0, -2.5]}, "AACAPwAAIMA="),
+        ("omit(o, 'a', 'c')", {"o": {"a": 1, "b": None, "c": 3}}, {"b": None}),
+        ("omit(o, 'x')", {"o": {"a": 1}}, {"a": 1}),
+        ("omit(o, 'a')", {"o": "text"}, "text"),
+        ("messages[*].omit(@, 'name')", {"messages": [{"role": "user", "name": "n"}]}, [{"role": "user"}]),
+        ("matches(s, '^[A-Za-z0-9]{9}$')", {"s": "D681PevKs"}, True),
+        ("matches(s, '^[A-Za-z0-9]{9}$')", {"s": "call_0fypS1hVX"}, False),
+        ("matches(s, 'ab')", {"s": None}, False),
+        ("hash_id(s, `9`)", {"s": "call_0fypS1hVX"}, "CRRwS8Mie"),
+        ("length(hash_id(s, `40`))", {"s": ""}, 40),
+        ("hash_id(s, `9`)", {"s": None}, None),
         ("upper(s)", {"s": "abc"}, "ABC"),
+        ("from_items(p)", {"p": [["a", 1], ["b", None], ["a", 3]]}, {"a": 3, "b": None}),
+        ("from_items(p)", {"p": [["a", 1], [2, "x"], ["only"], "s"]}, {"a": 1}),
+        ("from_items(p)", {"p": None}, None),
+        (
+            "get(from_items(l[].[id, name]), 'c2')",
+            {"l": [{"id": "c1", "name": "f"}, {"id": "c2", "name": "g"}]},
+            "g",
+        ),
+        (
+            "merge_each(l, {m: 'x'})",
+            {"l": [{"a": 1}, {"a": 2, "m": "y"}, 3]},
+            [{"a": 1, "m": "x"}, {"a": 2, "m": "x"}, 3],
+        ),
+        ("merge_each(l, `null`)", {"l": [{"a": 1}]}, [{"a": 1}]),
+        ("merge_each(l, {m: 'x'})", {"l": None}, None),
+        ("split(s, ':')", {"s": "ThrottlingException:http://x"}, ["ThrottlingException", "http", "//x"]),
+        ("split(s, '#')[-1]", {"s": "ValidationException"}, "ValidationException"),
+        ("split(s, ':')", {"s": None}, None),
         (
             "merge_consecutive(m, 'role', 'content')",
             {
@@ -89,3 +117,20 @@ def test_fail_raises_with_the_message() -> None:
 def test_add_rejects_booleans() -> None:
     with pytest.raises(TypeError):
         run("add(`true`, `1`)")
+
+
+def test_upstream_header_reads_the_reply_headers_in_any_case() -> None:
+    ctx = EvalContext(upstream_headers={"X-Amzn-RequestId": "abc-1"})
+    assert run("upstream_header('x-amzn-requestid')", None, ctx) == "abc-1"
+    assert run("upstream_header('X-Amzn-RequestId')", None, ctx) == "abc-1"
+    assert run("upstream_header('retry-after')", None, ctx) is None
+    assert run("upstream_header('x-amzn-requestid')") is None  # before the upstream replied
+
+
+def test_hash_id_is_deterministic_alphanumeric_and_spread() -> None:
+    ids = {run("hash_id(s, `9`)", {"s": f"call_{i}"}) for i in range(500)}
+    assert len(ids) == 500
+    assert all(len(i) == 9 and i.isalnum() and i.isascii() for i in ids)
+    assert run("hash_id(s, `9`)", {"s": "call_7"}) == run("hash_id(s, `9`)", {"s": "call_7"})
+    with pytest.raises(ValueError, match="1 to 40"):
+        run("hash_id(s, `0`)", {"s": "x"})
