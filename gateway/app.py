@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 from aiohttp import web
 
-from gateway.app_keys import REGISTRY, TRANSPORTS, VALIDATOR
+from gateway.app_keys import COOLDOWNS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
 from gateway.proxy import forward
 from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
+from gateway.routing.cooldown import Cooldowns
 from gateway.upstream.mock import MockTransport
 from gateway.upstream.transport import HttpTransport, Transport
 
@@ -19,13 +21,20 @@ POOL_SIZE = 512
 
 
 def create_app(
-    holder: RegistryHolder, *, transports: Mapping[str, Transport] | None = None
+    holder: RegistryHolder,
+    *,
+    transports: Mapping[str, Transport] | None = None,
+    cooldowns: Cooldowns | None = None,
+    rng: random.Random | None = None,
 ) -> web.Application:
-    """The gateway app around a loaded registry. `transports` replaces the real ones (tests)."""
+    """The gateway app around a loaded registry. `transports`, `cooldowns` (with its clock) and
+    `rng` replace the real ones in tests."""
     limits = holder.current.config.limits
     app = web.Application(middlewares=[edge_middleware], client_max_size=limits.max_body_bytes)
     app[REGISTRY] = holder
     app[VALIDATOR] = RequestValidator()
+    app[COOLDOWNS] = cooldowns or Cooldowns()
+    app[RNG] = rng or random.Random()
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(
@@ -33,7 +42,8 @@ def create_app(
             # ask for identity bodies (relayed as they are); one compressed anyway is decompressed
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
-        app[TRANSPORTS] = transports or {"http": HttpTransport(session), "mock": MockTransport()}
+        chosen: dict[str, Transport] = {"http": HttpTransport(session), "mock": MockTransport()}
+        app[TRANSPORTS] = dict(transports) if transports is not None else chosen
         yield
         await session.close()
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
 from typing import Any
 
 from aiohttp import web
 
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
+from gateway.routing.cooldown import Cooldowns
 from gateway.upstream.transport import Transport
 
 REGISTRY = web.AppKey("registry", RegistryHolder)
 VALIDATOR = web.AppKey("validator", RequestValidator)
-TRANSPORTS = web.AppKey("transports", Mapping[str, Transport])
+TRANSPORTS = web.AppKey("transports", dict[str, Transport])
+COOLDOWNS = web.AppKey("cooldowns", Cooldowns)  # outlives reloads: keyed by (provider, model) names
+RNG = web.AppKey("rng", random.Random)  # weighted choice and backoff jitter (seedable in tests)
 
 # request-scoped: fields for the access-log event, filled in as the request is handled
 AccessFields = dict[str, Any]

@@ -24,10 +24,13 @@ from gateway.config.model import (
     Listen,
     LogSettings,
     ProviderConfig,
+    RouteConfig,
     TargetConfig,
     Timeouts,
 )
 from gateway.config.problems import ConfigError, format_path, schema_problems
+from gateway.routing.cooldown import CooldownPolicy
+from gateway.routing.retry import RetryPolicy
 from gateway.schema_files import load_schema
 
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -85,7 +88,7 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
         providers=MappingProxyType(
             {name: _provider(name, spec, disabled.get(name)) for name, spec in tree["providers"].items()}
         ),
-        models=MappingProxyType({alias: _targets(spec) for alias, spec in tree["models"].items()}),
+        models=MappingProxyType({alias: _route(spec) for alias, spec in tree["models"].items()}),
         dialects=MappingProxyType(dict(tree.get("dialects") or {})),
         warnings=tuple(warnings),
     )
@@ -96,15 +99,22 @@ def _reference_problems(tree: dict[str, Any]) -> list[str]:
     models = tree.get("models")
     if not isinstance(providers, dict) or not isinstance(models, dict):
         return []
-    problems = []
-    for alias, spec in models.items():
-        targets = spec if isinstance(spec, list) else [spec]
-        for i, target in enumerate(targets):
-            name = target.get("provider") if isinstance(target, dict) else None
+    problems: list[str] = []
+    known = ", ".join(sorted(providers)) or "none"
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]")
+        elif isinstance(node, dict) and "targets" in node:
+            walk(node["targets"], f"{where}.targets")
+        elif isinstance(node, dict):
+            name = node.get("provider")
             if isinstance(name, str) and name not in providers:
-                where = f"models.{alias}" + (f"[{i}]" if isinstance(spec, list) else "")
-                known = ", ".join(sorted(providers)) or "none"
                 problems.append(f"{where}.provider: unknown provider {name!r} (defined: {known})")
+
+    for alias, spec in models.items():
+        walk(spec, f"models.{alias}")
     return problems
 
 
@@ -121,10 +131,28 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         vars=MappingProxyType({k: str(v) for k, v in (spec.get("vars") or {}).items()}),
         unsupported_params=spec.get("unsupported_params", "reject"),
         aws=AwsCredentials(**spec["aws"]) if spec.get("aws") else None,
+        retry=RetryPolicy().overridden(spec.get("retry")),
+        cooldown=CooldownPolicy(**spec.get("cooldown", {})),
         disabled_reason=disabled_reason,
     )
 
 
-def _targets(spec: Any) -> tuple[TargetConfig, ...]:
-    items = spec if isinstance(spec, list) else [spec]
-    return tuple(TargetConfig(provider=item["provider"], model=item["model"]) for item in items)
+def _route(spec: Any) -> RouteConfig:
+    """A target, a list (fallback order) or a route mapping, as one RouteConfig tree."""
+    if isinstance(spec, list):
+        return RouteConfig("fallback", tuple(_member(item) for item in spec))
+    if "targets" not in spec:
+        return RouteConfig("fallback", (_member(spec),))
+    return RouteConfig(
+        strategy=spec.get("strategy", "fallback"),
+        members=tuple(_member(item) for item in spec["targets"]),
+        weight=float(spec.get("weight", 1.0)),
+        retry=MappingProxyType(dict(spec.get("retry") or {})),
+        timeouts=MappingProxyType(dict(spec.get("timeouts") or {})),
+    )
+
+
+def _member(spec: dict[str, Any]) -> TargetConfig | RouteConfig:
+    if "targets" in spec:
+        return _route(spec)
+    return TargetConfig(provider=spec["provider"], model=spec["model"], weight=float(spec.get("weight", 1.0)))

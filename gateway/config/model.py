@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.routing.cooldown import CooldownPolicy
+from gateway.routing.retry import RetryPolicy
+
 
 @dataclass(frozen=True, slots=True)
 class Listen:
@@ -22,11 +25,18 @@ class LogSettings:
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_body_bytes: int = 32 * 1024 * 1024
+    body_timeout: float = 30.0
+    max_header_bytes: int = 8190
+    max_headers: int = 128
+    keepalive_timeout: float = 75.0
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 10.0
+    first_byte: float = 120.0
+    idle: float = 120.0
     total: float = 600.0
 
 
@@ -50,6 +60,8 @@ class ProviderConfig:
     vars: Mapping[str, str] = field(default_factory=dict)
     unsupported_params: Literal["reject", "drop"] = "reject"
     aws: AwsCredentials | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     disabled_reason: str | None = None
 
 
@@ -57,6 +69,24 @@ class ProviderConfig:
 class TargetConfig:
     provider: str
     model: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """A fallback chain or a weighted pool; `retry`/`timeouts` override the providers' settings."""
+
+    strategy: Literal["fallback", "loadbalance"]
+    members: tuple[TargetConfig | RouteConfig, ...]
+    weight: float = 1.0
+    retry: Mapping[str, Any] = field(default_factory=dict)
+    timeouts: Mapping[str, Any] = field(default_factory=dict)
+
+    def targets(self) -> tuple[TargetConfig, ...]:
+        found: list[TargetConfig] = []
+        for member in self.members:
+            found += member.targets() if isinstance(member, RouteConfig) else [member]
+        return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +97,6 @@ class GatewayConfig:
     log: LogSettings
     limits: Limits
     providers: Mapping[str, ProviderConfig]
-    models: Mapping[str, tuple[TargetConfig, ...]]
+    models: Mapping[str, RouteConfig]
     dialects: Mapping[str, Mapping[str, Any]]
     warnings: tuple[str, ...] = ()

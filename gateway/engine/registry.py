@@ -10,16 +10,19 @@ import re
 import time
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from gateway import json_codec
-from gateway.config.model import GatewayConfig, ProviderConfig, Timeouts
+from gateway.config.model import GatewayConfig, ProviderConfig, RouteConfig, Timeouts
 from gateway.config.problems import ConfigError
 from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
 from gateway.engine.dialect_sources import resolve_dialects
+from gateway.routing.cooldown import CooldownPolicy
+from gateway.routing.plan import RouteNode
+from gateway.routing.retry import RetryPolicy
 from gateway.rules.template import RuleError, chain_transforms, compile_transform
 from gateway.upstream.signing import SigV4Signer
 
@@ -39,6 +42,8 @@ class Provider:
     operations: Mapping[str, Operation]
     unsupported_params: str = "reject"
     signer: Signer | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
 
     def url(self, operation: Operation, stream: bool, model: str) -> str:
         path = operation.stream_path if stream and operation.stream_path else operation.path
@@ -49,27 +54,73 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One (provider, upstream model) a route can send to, with its effective timeouts and retry."""
+
     provider: Provider
     model: str
+    timeouts: Timeouts
+    retry: RetryPolicy
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.provider.name, self.model)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    alias: str
+    root: RouteNode[Target]
+
+    @property
+    def first(self) -> Target:
+        return next(self.root.targets())
 
 
 @dataclass(frozen=True, slots=True)
 class Registry:
     config: GatewayConfig
-    routes: Mapping[str, tuple[Target, ...]]
+    routes: Mapping[str, ModelRoute]
     unavailable: Mapping[str, str]
     created: int
     models_body: bytes
 
     def model_body(self, alias: str) -> bytes | None:
-        targets = self.routes.get(alias)
-        if not targets:
+        route = self.routes.get(alias)
+        if route is None:
             return None
-        return json_codec.dumps(_model_entry(alias, targets, self.created))
+        return json_codec.dumps(_model_entry(route, self.created))
 
 
-def _model_entry(alias: str, targets: tuple[Target, ...], created: int) -> dict[str, Any]:
-    return {"id": alias, "object": "model", "created": created, "owned_by": targets[0].provider.name}
+def _model_entry(route: ModelRoute, created: int) -> dict[str, Any]:
+    return {"id": route.alias, "object": "model", "created": created, "owned_by": route.first.provider.name}
+
+
+def _route_node(
+    config: RouteConfig,
+    providers: Mapping[str, Provider],
+    retry: Mapping[str, Any],
+    timeouts: Mapping[str, Any],
+) -> RouteNode[Target] | None:
+    """The route with disabled providers left out (None when nothing is left); a route's retry and
+    timeouts settings apply to every target below it, the innermost setting winning."""
+    retry = {**retry, **config.retry}
+    timeouts = {**timeouts, **config.timeouts}
+    children: list[RouteNode[Target]] = []
+    for member in config.members:
+        if isinstance(member, RouteConfig):
+            child = _route_node(member, providers, retry, timeouts)
+            if child is not None:
+                children.append(child)
+        elif member.provider in providers:
+            provider = providers[member.provider]
+            target = Target(
+                provider,
+                member.model,
+                replace(provider.timeouts, **timeouts),
+                provider.retry.overridden(retry),
+            )
+            children.append(RouteNode.leaf(target, member.weight))
+    return RouteNode(config.strategy, tuple(children), weight=config.weight) if children else None
 
 
 def build_registry(config: GatewayConfig) -> Registry:
@@ -103,20 +154,21 @@ def build_registry(config: GatewayConfig) -> Registry:
     if problems:
         raise ConfigError(problems)
 
-    routes: dict[str, tuple[Target, ...]] = {}
+    routes: dict[str, ModelRoute] = {}
     unavailable: dict[str, str] = {}
-    for alias, targets in config.models.items():
-        live = tuple(Target(providers[t.provider], t.model) for t in targets if t.provider in providers)
-        if live:
-            routes[alias] = live
+    for alias, route in config.models.items():
+        root = _route_node(route, providers, {}, {})
+        if root is not None:
+            routes[alias] = ModelRoute(alias, root)
         else:
             reasons = {
-                t.provider: config.providers[t.provider].disabled_reason or "disabled" for t in targets
+                t.provider: config.providers[t.provider].disabled_reason or "disabled"
+                for t in route.targets()
             }
             unavailable[alias] = "; ".join(f"provider {p!r} is disabled: {r}" for p, r in reasons.items())
 
     created = int(time.time())
-    listing = {"object": "list", "data": [_model_entry(a, t, created) for a, t in routes.items()]}
+    listing = {"object": "list", "data": [_model_entry(route, created) for route in routes.values()]}
     return Registry(
         config=config,
         routes=MappingProxyType(routes),
@@ -172,6 +224,8 @@ def _provider(pconf: ProviderConfig, dialect: Dialect) -> Provider:
         timeouts=pconf.timeouts,
         operations=MappingProxyType(operations),
         unsupported_params=pconf.unsupported_params,
+        retry=pconf.retry,
+        cooldown=pconf.cooldown,
         signer=_signer(pconf, dialect, values, where),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from gateway.app_keys import AccessFields
@@ -21,6 +23,12 @@ def _failure_frame(failure: UpstreamFailure) -> bytes:
     return gateway_error_frames(failure.message, failure.code)
 
 
+async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
 async def relay_stream(
     request: web.Request,
     reply: UpstreamReply,
@@ -29,14 +37,24 @@ async def relay_stream(
     access: AccessFields,
     headers: dict[str, str],
 ) -> web.StreamResponse:
+    """Nothing reaches the client before the upstream's first bytes: until then a failure raises
+    UpstreamFailure (and may be retried elsewhere); after it, failures become error events."""
+    upstream = reply.chunks()
+    try:
+        first = await anext(upstream)
+    except StopAsyncIteration:
+        raise UpstreamFailure(
+            502, "the upstream ended the stream before sending anything", "upstream_empty_stream", "broken"
+        ) from None
+    chunks = _with_first(first, upstream)
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         await response.prepare(request)
         if operation.stream is None:
-            await _pass_through(response, reply)
+            await _pass_through(response, chunks)
         else:
             translator = StreamTranslator(operation.stream, ctx)
-            await _translate(response, reply, translator)
+            await _translate(response, chunks, reply, translator)
             if translator.usage is not None:
                 access["usage"] = translator.usage
         await response.write_eof()
@@ -46,13 +64,13 @@ async def relay_stream(
     return response
 
 
-async def _pass_through(response: web.StreamResponse, reply: UpstreamReply) -> None:
+async def _pass_through(response: web.StreamResponse, chunks: AsyncIterator[bytes]) -> None:
     """Upstream bytes as they are. A stream that stops without `[DONE]` (or an error event of its
     own) was cut short: the client is told so rather than left with a silently short answer."""
     tail = b""
     saw_error = False
     try:
-        async for chunk in reply.chunks():
+        async for chunk in chunks:
             await response.write(chunk)
             tail = (tail + chunk)[-64:]
             saw_error = saw_error or b'data: {"error"' in chunk
@@ -64,11 +82,14 @@ async def _pass_through(response: web.StreamResponse, reply: UpstreamReply) -> N
 
 
 async def _translate(
-    response: web.StreamResponse, reply: UpstreamReply, translator: StreamTranslator
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    reply: UpstreamReply,
+    translator: StreamTranslator,
 ) -> None:
     decoder = DECODERS[translator.spec.framing]()
     try:
-        async for chunk in reply.chunks():
+        async for chunk in chunks:
             if translator.done:
                 if translator.failed:
                     reply.abort()  # we ended the stream with an error: stop the upstream now

@@ -45,9 +45,10 @@ class Cooldowns:
         state.probe_started = now  # half-open: this caller is the probe
         return True
 
-    def resting_until(self, key: tuple[str, str]) -> float:
+    def rest_remaining(self, key: tuple[str, str]) -> float:
+        """Seconds until the target may be probed again (0 when it is not resting)."""
         state = self._states.get(key)
-        return state.open_until if state is not None else 0.0
+        return max(0.0, state.open_until - self._clock()) if state is not None else 0.0
 
     def succeeded(self, key: tuple[str, str]) -> None:
         self._states.pop(key, None)

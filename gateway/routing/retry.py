@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Any, Literal
 
 Failure = Literal["connect", "timeout", "broken", "status"]
 
@@ -20,7 +21,7 @@ class RetryPolicy:
     """`attempts` tries per target in all (1 = no retry); exponential backoff with full jitter,
     or the upstream's Retry-After when it says so, never longer than `max_retry_after`."""
 
-    attempts: int = 2
+    attempts: int = 1
     initial_backoff: float = 0.25
     max_backoff: float = 4.0
     multiplier: float = 2.0
@@ -28,6 +29,15 @@ class RetryPolicy:
     statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
     on_connect_error: bool = True
     on_timeout: bool = True
+
+    def overridden(self, settings: Mapping[str, Any] | None) -> RetryPolicy:
+        """This policy with some settings replaced (a provider's, then a model route's)."""
+        if not settings:
+            return self
+        changes = dict(settings)
+        if "statuses" in changes:
+            changes["statuses"] = frozenset(changes["statuses"])
+        return replace(self, **changes)
 
     def retryable(self, failure: Failure, status: int | None = None) -> bool:
         if failure == "connect":

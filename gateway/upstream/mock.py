@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from gateway import json_codec
-from gateway.engine.registry import Provider
+from gateway.engine.registry import Target
 from gateway.framing.sse import DONE_FRAME, encode_data
 
 _JSON = {"Content-Type": "application/json"}
@@ -45,7 +45,7 @@ class MockReply:
 
 class MockTransport:
     @asynccontextmanager
-    async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[MockReply]:
+    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[MockReply]:
         yield respond(url, json_codec.loads(body))
 
 

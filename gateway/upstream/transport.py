@@ -14,26 +14,35 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from gateway.engine.registry import Provider
+from gateway.engine.registry import Target
+from gateway.routing.retry import Failure
 
 
 class UpstreamFailure(Exception):
-    """The upstream could not be reached, broke off, or timed out."""
+    """The upstream could not be reached (`connect`), broke off (`broken`), or timed out (`timeout`)."""
 
-    def __init__(self, status: int, message: str, code: str) -> None:
+    def __init__(self, status: int, message: str, code: str, kind: Failure) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.kind: Failure = kind
 
 
 def _failure(provider: str, exc: BaseException) -> UpstreamFailure:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return UpstreamFailure(504, f"upstream provider {provider!r} timed out", "upstream_timeout")
+    if isinstance(exc, TimeoutError):
+        return UpstreamFailure(
+            504, f"upstream provider {provider!r} timed out", "upstream_timeout", "timeout"
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamFailure(502, f"upstream provider {provider!r} is unreachable", "upstream_unreachable")
+        return UpstreamFailure(
+            502, f"upstream provider {provider!r} is unreachable", "upstream_unreachable", "connect"
+        )
     return UpstreamFailure(
-        502, f"upstream provider {provider!r} failed: {type(exc).__name__}", "upstream_connection_error"
+        502,
+        f"upstream provider {provider!r} failed: {type(exc).__name__}",
+        "upstream_connection_error",
+        "broken",
     )
 
 
@@ -50,9 +59,7 @@ class UpstreamReply(Protocol):
 
 
 class Transport(Protocol):
-    def open(
-        self, provider: Provider, url: str, body: bytes
-    ) -> AbstractAsyncContextManager[UpstreamReply]: ...
+    def open(self, target: Target, url: str, body: bytes) -> AbstractAsyncContextManager[UpstreamReply]: ...
 
 
 class HttpReply:
@@ -88,18 +95,25 @@ class HttpTransport:
         self._session = session
 
     @asynccontextmanager
-    async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
-        timeout = aiohttp.ClientTimeout(total=provider.timeouts.total, sock_connect=provider.timeouts.connect)
+    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
+        """Send; yields once the response headers are in. Connect, first-byte, idle (between reads)
+        and total timeouts come from the target."""
+        provider = target.provider
+        limits = target.timeouts
+        timeout = aiohttp.ClientTimeout(
+            total=limits.total, sock_connect=limits.connect, sock_read=limits.idle
+        )
         try:
-            target: str | URL = url
+            destination: str | URL = url
             headers = provider.headers
             if provider.signer is not None:
                 headers = provider.signer.sign(url, headers, body)
                 # the path goes out byte for byte as signed: no requoting (`%3A` must not become `:`)
-                target = URL(url, encoded=True)
-            response = await self._session.post(
-                target, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
+                destination = URL(url, encoded=True)
+            async with asyncio.timeout(limits.first_byte):
+                response = await self._session.post(
+                    destination, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(provider.name, exc) from exc
         completed = False

@@ -34,7 +34,7 @@ def test_good_config_loads_frozen_with_defaults_and_interpolation() -> None:
     assert config.providers["openai"].api_key == "sk-1"
     assert config.providers["openai"].base_url == "https://api.openai.com/v1"  # trailing slash removed
     assert config.providers["local"].base_url == "http://127.0.0.1:8000/v1"
-    assert [t.model for t in config.models["local"]] == ["llama"]
+    assert [t.model for t in config.models["local"].targets()] == ["llama"]
     assert config.warnings == ()
     with pytest.raises(AttributeError):
         config.listen.port = 1  # type: ignore[misc]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import json_codec
-from gateway.engine.registry import Provider
+from gateway.engine.registry import Target
 
 
 @dataclass
@@ -43,6 +43,6 @@ class ReplayTransport:
     sent: list[Sent] = field(default_factory=list)
 
     @asynccontextmanager
-    async def open(self, provider: Provider, url: str, body: bytes) -> AsyncIterator[ReplayReply]:
-        self.sent.append(Sent(url, provider.headers, json_codec.loads(body)))
+    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[ReplayReply]:
+        self.sent.append(Sent(url, target.provider.headers, json_codec.loads(body)))
         yield ReplayReply(self.status, self.headers, self.parts)

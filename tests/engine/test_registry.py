@@ -23,7 +23,7 @@ def build_problems(text: str) -> list[str]:
 
 
 def request_sent(registry: Registry, alias: str, body: dict[str, Any]) -> Any:
-    target = registry.routes[alias][0]
+    target = registry.routes[alias].first
     source = {**body, "model": target.model}
     return target.provider.operations["chat"].request.apply(source, EvalContext(request=body))
 
@@ -50,7 +50,7 @@ models:
 
 def test_user_dialect_extends_openai_with_rename_drop_set_and_removed_operation() -> None:
     registry = build(USER_DIALECT)
-    provider = registry.routes["m"][0].provider
+    provider = registry.routes["m"].first.provider
     assert set(provider.operations) == {"chat", "completions"}
     assert provider.headers["x-vendor"] == "yes"
     assert provider.headers["Authorization"] == "Bearer k"
@@ -76,7 +76,7 @@ providers:
 models:
   c: [{provider: a, model: claude}]
 """)
-    provider = registry.routes["c"][0].provider
+    provider = registry.routes["c"].first.provider
     assert "anthropic-version" not in provider.headers
     assert provider.headers["anthropic-beta"] == "tools-2024"
     assert provider.headers["x-api-key"] == "sk-a"
@@ -92,7 +92,7 @@ def test_no_api_key_means_no_auth_header() -> None:
 providers: {local: {dialect: openai, base_url: "http://127.0.0.1:8000/v1"}}
 models: {m: [{provider: local, model: x}]}
 """)
-    assert "Authorization" not in registry.routes["m"][0].provider.headers
+    assert "Authorization" not in registry.routes["m"].first.provider.headers
 
 
 def test_disabled_provider_makes_its_models_unavailable_with_the_reason() -> None:

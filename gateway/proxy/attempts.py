@@ -1,0 +1,263 @@
+"""One request against its route: targets in order, retries with backoff, cooldowns, fallbacks.
+
+A retry or a fallback happens only before the first byte reaches the client; once a response has
+started, a failure becomes an error event in the stream (stream_relay). Every attempt is recorded
+for the access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway import json_codec
+from gateway.app_keys import AccessFields
+from gateway.engine.dialect import Operation
+from gateway.engine.registry import ModelRoute, Target
+from gateway.errors import GatewayError
+from gateway.proxy.stream_relay import relay_stream
+from gateway.proxy.upstream_errors import error_response
+from gateway.routing.cooldown import Cooldowns
+from gateway.routing.retry import FALLBACK_STATUSES
+from gateway.rules.compiler import is_false
+from gateway.rules.context import EvalContext
+from gateway.rules.functions import RuleFailure
+from gateway.rules.template import pop_path
+from gateway.upstream.transport import Transport, UpstreamFailure
+
+log = structlog.get_logger("gateway.proxy")
+
+ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(slots=True)
+class Failed:
+    """An attempt that produced no client response; `error` is what the client gets if none does."""
+
+    error: GatewayError | web.Response
+    outcome: str
+    retryable: bool = False
+    fallback: bool = True  # another target may do better
+    target_at_fault: bool = True  # counts towards the target's cooldown
+    retry_after: str | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    request: web.Request
+    body: dict[str, Any]
+    operation_name: str
+    stream: bool
+    transports: dict[str, Transport]
+    cooldowns: Cooldowns
+    rng: random.Random
+    access: AccessFields
+
+
+async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
+    attempts: list[dict[str, Any]] = []
+    exchange.access["attempts"] = attempts
+    last: Failed | None = None
+    for target in _candidates(exchange, route, attempts):
+        result = await _serve_target(exchange, target, attempts)
+        if isinstance(result, web.StreamResponse):
+            exchange.access.update(provider=target.provider.name, upstream_model=target.model)
+            return result
+        last = result
+        if not result.fallback:
+            break
+    assert last is not None
+    if isinstance(last.error, GatewayError):
+        raise last.error
+    return last.error
+
+
+def _candidates(exchange: Exchange, route: ModelRoute, attempts: list[dict[str, Any]]) -> list[Target]:
+    """The route's targets in try order, resting ones left out while any other remains: when all
+    are resting they are tried anyway (the upstream's own answer beats an invented one)."""
+    ordered = list(route.root.order(exchange.rng))
+    ready = [t for t in ordered if exchange.cooldowns.available(t.key, t.provider.cooldown)]
+    if not ready:
+        return ordered
+    ready_ids = {id(target) for target in ready}
+    for target in ordered:
+        if id(target) not in ready_ids:
+            attempts.append(
+                {"provider": target.provider.name, "model": target.model, "outcome": "cooling_down"}
+            )
+    return ready
+
+
+async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[str, Any]]) -> Any:
+    """A response, or the Failed that ends this target's turn (after its retries)."""
+    policy = target.retry
+    prepared = _prepare(exchange, target)
+    if isinstance(prepared, Failed):
+        attempts.append(
+            {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
+        )
+        return prepared
+    operation, payload = prepared
+    for attempt in range(1, policy.attempts + 1):
+        started = time.perf_counter()
+        ctx = EvalContext(request=exchange.body, created=int(time.time()))
+        result = await _attempt(exchange, target, operation, payload, ctx)
+        outcome = "ok" if isinstance(result, web.StreamResponse) else result.outcome
+        attempts.append(
+            {
+                "provider": target.provider.name,
+                "model": target.model,
+                "outcome": outcome,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
+        if isinstance(result, web.StreamResponse):
+            exchange.cooldowns.succeeded(target.key)
+            return result
+        if result.target_at_fault and exchange.cooldowns.failed(target.key, target.provider.cooldown):
+            log.warning("target_cooling_down", provider=target.provider.name, model=target.model)
+        if not result.retryable or attempt == policy.attempts:
+            return result
+        delay = policy.delay(attempt, result.retry_after, exchange.rng)
+        if delay is None:  # the upstream asks for a longer wait than we will make the client sit through
+            return result
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes] | Failed:
+    """The upstream body for this target, or why this target cannot take the request at all."""
+    provider = target.provider
+    alias = exchange.body["model"]
+    operation = provider.operations.get(exchange.operation_name)
+    if operation is None:
+        error = GatewayError(
+            400,
+            f"Model '{alias}' (provider '{provider.name}', dialect '{provider.dialect.name}') "
+            f"does not support {ENDPOINTS[exchange.operation_name]}.",
+            param="model",
+            code="unsupported_endpoint",
+        )
+        return Failed(error, "unsupported_endpoint", target_at_fault=False)
+    ctx = EvalContext(request=exchange.body, created=int(time.time()))
+    source = dict(exchange.body)
+    source["model"] = target.model
+    try:
+        _screen_unsupported(operation, source, ctx, target)
+        payload = operation.request.apply(source, ctx)
+    except GatewayError as exc:
+        return Failed(exc, exc.code if isinstance(exc.code, str) else "rejected", target_at_fault=False)
+    except RuleFailure as exc:
+        error = GatewayError(400, str(exc), code="unsupported_value")
+        return Failed(error, "unsupported_value", target_at_fault=False)
+    except Exception as exc:
+        log.warning("request_translation_error", provider=provider.name, error=repr(exc))
+        error = GatewayError(
+            400,
+            f"The request could not be translated for provider '{provider.name}'.",
+            code="translation_failed",
+        )
+        return Failed(error, "translation_failed", target_at_fault=False)
+    return operation, json_codec.dumps(payload)
+
+
+def _screen_unsupported(
+    operation: Operation, source: dict[str, Any], ctx: EvalContext, target: Target
+) -> None:
+    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice)."""
+    provider = target.provider
+    for path, condition in operation.unsupported:
+        if is_false(condition(ctx.request, ctx)):
+            continue
+        if provider.unsupported_params == "drop":
+            pop_path(source, path)
+            continue
+        param = ".".join(path)
+        raise GatewayError(
+            400,
+            f"Unsupported parameter: '{param}' is not supported by model '{ctx.request.get('model')}' "
+            f"(provider '{provider.name}'). Remove it, or set unsupported_params: drop on the provider.",
+            param=param,
+            code="unsupported_parameter",
+        )
+
+
+async def _attempt(
+    exchange: Exchange, target: Target, operation: Operation, payload: bytes, ctx: EvalContext
+) -> web.StreamResponse | Failed:
+    provider = target.provider
+    policy = target.retry
+    transport = exchange.transports[provider.transport]
+    access = exchange.access
+    url = provider.url(operation, exchange.stream, target.model)
+    try:
+        async with transport.open(target, url, payload) as reply:
+            access["upstream_status"] = reply.status
+            ctx.upstream_headers = reply.headers  # for upstream_header(name) in rules
+            if reply.status >= 300:
+                response = await error_response(reply, provider, ctx)
+                retryable = policy.retryable("status", reply.status)
+                return Failed(
+                    response,
+                    f"status:{reply.status}",
+                    retryable=retryable,
+                    fallback=retryable or reply.status in FALLBACK_STATUSES,
+                    target_at_fault=retryable or reply.status in FALLBACK_STATUSES,
+                    retry_after=reply.headers.get("retry-after"),
+                )
+            if exchange.stream:
+                return await relay_stream(
+                    exchange.request, reply, operation, ctx, access, access["response_headers"]
+                )
+            return json_reply(await reply.read(), operation, ctx, access)
+    except UpstreamFailure as failure:
+        error = GatewayError(failure.status, failure.message, type_="server_error", code=failure.code)
+        return Failed(error, failure.kind, retryable=policy.retryable(failure.kind))
+    except UpstreamReplyInvalid as invalid:
+        return Failed(invalid.error, "invalid_reply", retryable=policy.retryable("broken"))
+
+
+class UpstreamReplyInvalid(Exception):
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: AccessFields) -> web.Response:
+    try:
+        data = json_codec.loads(raw)
+    except json_codec.JSONDecodeError:
+        raise UpstreamReplyInvalid(
+            GatewayError(
+                502,
+                "The upstream provider returned a body that is not valid JSON.",
+                code="upstream_invalid_response",
+            )
+        ) from None
+    if operation.response.is_identity:
+        if isinstance(data, dict):
+            access["usage"] = data.get("usage")
+        return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
+    try:
+        out = operation.response.apply(data, ctx)
+    except RuleFailure as exc:  # fail(message) in a response rule: a reply the dialect refuses
+        raise UpstreamReplyInvalid(
+            GatewayError(502, str(exc), type_="server_error", code="translation_failed")
+        ) from None
+    except Exception as exc:
+        log.warning("response_translation_error", error=repr(exc))
+        raise UpstreamReplyInvalid(
+            GatewayError(
+                502, "The upstream provider's response could not be translated.", code="translation_failed"
+            )
+        ) from None
+    if isinstance(out, dict):
+        access["usage"] = out.get("usage")
+    return web.Response(body=json_codec.dumps(out), headers=JSON_HEADERS)
