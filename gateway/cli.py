@@ -78,7 +78,17 @@ def main(argv: list[str] | None = None) -> int:
 
 async def serve(holder: RegistryHolder, host: str, port: int) -> None:
     app = create_app(holder)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    limits = holder.current.config.limits
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,  # a client that goes away cancels its handler: the upstream closes
+        access_log=None,  # one structlog access event per request instead
+        shutdown_timeout=limits.drain_timeout,  # SIGTERM: in-flight requests and streams get this long
+        keepalive_timeout=limits.keepalive_timeout,
+        max_line_size=limits.max_header_bytes,
+        max_field_size=limits.max_header_bytes,
+        max_headers=limits.max_headers,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=2048)
     await site.start()
@@ -100,5 +110,8 @@ async def serve(holder: RegistryHolder, host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
-        log.info("shutting_down")
+        # stop accepting, close idle connections, let in-flight requests finish (up to the drain
+        # deadline), then close the upstream pool
+        log.info("draining", deadline_s=limits.drain_timeout)
         await runner.cleanup()
+        log.info("stopped")
