@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
-from gateway.app_keys import COOLDOWNS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
+from gateway.app_keys import COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
+from gateway.auth.limits import MemoryLimits, RedisLimits
 from gateway.proxy import forward
 from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
@@ -35,6 +36,7 @@ def create_app(
     app[VALIDATOR] = RequestValidator()
     app[COOLDOWNS] = cooldowns or Cooldowns()
     app[RNG] = rng or random.Random()
+    auth = holder.current.config.auth
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(
@@ -44,7 +46,12 @@ def create_app(
         )
         chosen: dict[str, Transport] = {"http": HttpTransport(session), "mock": MockTransport()}
         app[TRANSPORTS] = dict(transports) if transports is not None else chosen
+        # the counter store is chosen at start (a reload keeps it): Redis shares limits across processes
+        app[LIMITS] = (
+            RedisLimits(auth.redis_url) if auth.store == "redis" and auth.redis_url else MemoryLimits()
+        )
         yield
+        await app[LIMITS].close()
         await session.close()
 
     app.cleanup_ctx.append(upstream_session)

@@ -1,10 +1,17 @@
-"""Command line: `gateway [--config FILE] [--host H] [--port P]` serves; `gateway check FILE` validates."""
+"""Command line.
+
+gateway [--config FILE] [--host H] [--port P] [--workers N]   serve
+gateway check FILE                                          validate and compile, list every problem
+gateway hash-key                                            the stored form of a gateway key (stdin)
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import getpass
+import ipaddress
 import os
 import signal
 import sys
@@ -14,9 +21,11 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.app import create_app
+from gateway.config.loader import key_digest
 from gateway.config.problems import ConfigError
 from gateway.logging_setup import configure_logging
 from gateway.reload import RegistryHolder, load_registry
+from gateway.workers import supervise
 
 log = structlog.get_logger("gateway")
 
@@ -31,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="listen address (overrides listen.host)")
     parser.add_argument("--port", type=int, help="listen port (overrides listen.port; 0 picks a free one)")
     parser.add_argument("--log-format", choices=("auto", "json", "console"), help="overrides log.format")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     return parser
 
@@ -48,6 +59,17 @@ def check(path: str) -> int:
     return 0
 
 
+def hash_key() -> int:
+    """Read a gateway key (prompted on a terminal, else stdin) and print its stored form."""
+    key = getpass.getpass("gateway key: ") if sys.stdin.isatty() else sys.stdin.read()
+    key = key.strip()
+    if len(key) < 16:
+        print("a gateway key must be at least 16 characters (e.g. `openssl rand -hex 24`)", file=sys.stderr)
+        return 2
+    print(key_digest(key))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["check"]:
@@ -55,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: gateway check FILE", file=sys.stderr)
             return 2
         return check(argv[1])
+    if argv[:1] == ["hash-key"]:
+        return hash_key()
     args = _parser().parse_args(argv)
     try:
         holder = RegistryHolder.load(args.config)
@@ -68,15 +92,46 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("config_warning", detail=warning)
     host = args.host or config.listen.host
     port = config.listen.port if args.port is None else args.port
+    if holder.current.keyring.open and not _loopback(host):
+        log.warning(
+            "open_on_network",
+            host=host,
+            detail="no gateway keys configured: anyone who reaches it can use it",
+        )
+    if args.workers > 1:
+        return supervise(_worker_argv(argv), host, port, args.workers)
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
-    asyncio.run(serve(holder, host, port))
+    asyncio.run(serve(holder, host, port, reuse_port=args.reuse_port))
     return 0
 
 
-async def serve(holder: RegistryHolder, host: str, port: int) -> None:
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _worker_argv(argv: list[str]) -> list[str]:
+    """The parent's arguments minus those the supervisor sets for each worker."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--workers", "--host", "--port"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+async def serve(holder: RegistryHolder, host: str, port: int, reuse_port: bool = False) -> None:
     app = create_app(holder)
     limits = holder.current.config.limits
     runner = web.AppRunner(
@@ -90,7 +145,7 @@ async def serve(holder: RegistryHolder, host: str, port: int) -> None:
         max_headers=limits.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=2048)
+    site = web.TCPSite(runner, host, port, backlog=2048, reuse_port=reuse_port or None)
     await site.start()
     actual_port = runner.addresses[0][1] if runner.addresses else port
     log.info(

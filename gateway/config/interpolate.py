@@ -1,4 +1,5 @@
-"""`${VAR}` and `${VAR:-default}` in YAML strings, replaced from the environment."""
+"""`${VAR}`, `${VAR:-default}` and `${file:/path}` in YAML strings: the environment and mounted
+secret files (read on every load, so a SIGHUP picks up a rotated secret)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{(?:file:([^}]+)|([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?)\}")
 
 
 @dataclass
@@ -34,17 +35,26 @@ def _walk(node: Any, environ: Mapping[str, str], path: tuple[Any, ...], missing:
     return node
 
 
-def _substitute(text: str, environ: Mapping[str, str], path: tuple[Any, ...], missing: list[Any]) -> Any:
+def _substitute(
+    text: str, environ: Mapping[str, str], path_of_node: tuple[Any, ...], missing: list[Any]
+) -> Any:
     if "${" not in text:
         return text
 
     def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+        path, name, default = match.group(1), match.group(2), match.group(3)
+        if path is not None:
+            try:
+                with open(path.strip(), encoding="utf-8") as handle:
+                    return handle.read().strip()
+            except OSError:
+                missing.append((path_of_node, f"file {path.strip()}"))
+                return ""
         value = environ.get(name)
         if value is None or (value == "" and default is not None):
             if default is not None:
                 return default
-            missing.append((path, name))
+            missing.append((path_of_node, name))
             return ""
         return value
 

@@ -18,8 +18,10 @@ from jsonschema import Draft202012Validator
 
 from gateway.config.interpolate import interpolate
 from gateway.config.model import (
+    AuthSettings,
     AwsCredentials,
     GatewayConfig,
+    GatewayKey,
     Limits,
     Listen,
     LogSettings,
@@ -69,10 +71,15 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
     problems: list[str] = []
     disabled: dict[str, str] = {}
     for path, name in interpolated.missing:
+        what = (
+            f"{name} cannot be read"
+            if name.startswith("file ")
+            else f"environment variable {name} is not set"
+        )
         if len(path) >= 2 and path[0] == "providers":
-            disabled.setdefault(str(path[1]), f"environment variable {name} is not set")
+            disabled.setdefault(str(path[1]), what)
         else:
-            problems.append(f"{format_path(path)}: environment variable {name} is not set")
+            problems.append(f"{format_path(path)}: {what}")
     problems += schema_problems(routes_validator(), tree)
     problems += _reference_problems(tree)
     if problems:
@@ -90,6 +97,7 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
         ),
         models=MappingProxyType({alias: _route(spec) for alias, spec in tree["models"].items()}),
         dialects=MappingProxyType(dict(tree.get("dialects") or {})),
+        auth=_auth(tree.get("auth") or {}),
         warnings=tuple(warnings),
     )
 
@@ -135,6 +143,26 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         cooldown=CooldownPolicy(**spec.get("cooldown", {})),
         disabled_reason=disabled_reason,
     )
+
+
+def key_digest(key: str) -> str:
+    """How a gateway key is stored: `sha256:<hex>` (keys are long random tokens, so a fast hash
+    is enough; the key itself never stays in memory)."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _auth(spec: dict[str, Any]) -> AuthSettings:
+    keys = tuple(
+        GatewayKey(
+            name=item["name"],
+            digest=item["hash"] if "hash" in item else key_digest(item["key"]),
+            models=tuple(item["models"]) if "models" in item else None,
+            rpm=item.get("rpm"),
+            tpm=item.get("tpm"),
+        )
+        for item in spec.get("keys") or ()
+    )
+    return AuthSettings(keys=keys, store=spec.get("store", "memory"), redis_url=spec.get("redis_url"))
 
 
 def _route(spec: Any) -> RouteConfig:

@@ -90,6 +90,22 @@ class RouteConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayKey:
+    name: str
+    digest: str = field(repr=False)  # "sha256:<hex>" of the key
+    models: tuple[str, ...] | None = None  # shell-style patterns; None: every model
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    keys: tuple[GatewayKey, ...] = ()
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     source: str
     digest: str
@@ -99,4 +115,5 @@ class GatewayConfig:
     providers: Mapping[str, ProviderConfig]
     models: Mapping[str, RouteConfig]
     dialects: Mapping[str, Mapping[str, Any]]
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
     warnings: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from gateway import json_codec
+from gateway.auth.keys import KeyRing
 from gateway.config.model import GatewayConfig, ProviderConfig, RouteConfig, Timeouts
 from gateway.config.problems import ConfigError
 from gateway.engine.bridges import with_bridges
@@ -83,6 +84,7 @@ class Registry:
     unavailable: Mapping[str, str]
     created: int
     models_body: bytes
+    keyring: KeyRing
 
     def model_body(self, alias: str) -> bytes | None:
         route = self.routes.get(alias)
@@ -175,6 +177,7 @@ def build_registry(config: GatewayConfig) -> Registry:
         unavailable=MappingProxyType(unavailable),
         created=created,
         models_body=json_codec.dumps(listing),
+        keyring=KeyRing(config.auth.keys),
     )
 
 

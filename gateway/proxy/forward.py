@@ -7,7 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app_keys import ACCESS, COOLDOWNS, REGISTRY, RNG, TRANSPORTS, VALIDATOR, AccessFields
+from gateway.app_keys import ACCESS, COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR, AccessFields
+from gateway.auth.keys import check_model
+from gateway.auth.limits import enforce
+from gateway.config.model import GatewayKey
 from gateway.engine.registry import ModelRoute, Registry
 from gateway.errors import GatewayError
 from gateway.proxy.attempts import JSON_HEADERS, Exchange, serve
@@ -46,10 +49,44 @@ async def forward(request: web.Request, operation_name: str) -> web.StreamRespon
     app = request.app
     registry = app[REGISTRY].current
     access: AccessFields = request[ACCESS]
+    key = None if registry.keyring.open else registry.keyring.identify(request.headers.get("Authorization"))
+    if key is not None:
+        access["key"] = key.name
     body = decode_json_body(await _read_body(request, registry.config.limits.body_timeout))
     app[VALIDATOR].validate(operation_name, body)
     access["model"] = body["model"]
+    if key is not None:
+        check_model(key, body["model"])
     route = resolve_route(registry, body["model"])
+    if key is not None and (key.rpm is not None or key.tpm is not None):
+        return await _limited(request, key, operation_name, body, route)
+    return await _serve(request, operation_name, body, route)
+
+
+async def _limited(
+    request: web.Request, key: GatewayKey, operation_name: str, body: dict[str, Any], route: ModelRoute
+) -> web.StreamResponse:
+    """Within the key's per-minute limits (429 otherwise); the tokens it used are counted after."""
+    limits = request.app[LIMITS]
+    access: AccessFields = request[ACCESS]
+    try:
+        access["response_headers"].update(enforce(key, await limits.admit(key)))
+    except GatewayError as exc:
+        access["rate_limited"] = exc.type
+        raise
+    try:
+        return await _serve(request, operation_name, body, route)
+    finally:
+        usage = access.get("usage")
+        if isinstance(usage, dict) and key.tpm is not None:
+            await limits.spend(key, int(usage.get("total_tokens") or 0))
+
+
+async def _serve(
+    request: web.Request, operation_name: str, body: dict[str, Any], route: ModelRoute
+) -> web.StreamResponse:
+    app = request.app
+    access: AccessFields = request[ACCESS]
     stream = body.get("stream") is True
     access["stream"] = stream
     exchange = Exchange(

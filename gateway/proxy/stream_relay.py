@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
+from gateway import json_codec
 from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
 from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, truncated_frame
@@ -51,7 +53,9 @@ async def relay_stream(
     try:
         await response.prepare(request)
         if operation.stream is None:
-            await _pass_through(response, chunks)
+            usage = await _pass_through(response, chunks)
+            if usage is not None:
+                access["usage"] = usage
         else:
             translator = StreamTranslator(operation.stream, ctx)
             await _translate(response, chunks, reply, translator)
@@ -64,21 +68,39 @@ async def relay_stream(
     return response
 
 
-async def _pass_through(response: web.StreamResponse, chunks: AsyncIterator[bytes]) -> None:
-    """Upstream bytes as they are. A stream that stops without `[DONE]` (or an error event of its
-    own) was cut short: the client is told so rather than left with a silently short answer."""
+def _usage_in(chunk: bytes) -> dict[str, Any] | None:
+    """The `usage` object of an OpenAI chunk carried whole in these bytes (the usage chunk)."""
+    for line in chunk.split(b"\n"):
+        if line.startswith(b"data: {") and b'"usage":{' in line:
+            try:
+                usage = json_codec.loads(line[6:]).get("usage")
+            except (json_codec.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(usage, dict):
+                return usage
+    return None
+
+
+async def _pass_through(response: web.StreamResponse, chunks: AsyncIterator[bytes]) -> dict[str, Any] | None:
+    """Upstream bytes as they are; returns the usage the stream reported, if it did. A stream that
+    stops without `[DONE]` (or an error event of its own) was cut short: the client is told so
+    rather than left with a silently short answer."""
     tail = b""
     saw_error = False
+    usage = None
     try:
         async for chunk in chunks:
             await response.write(chunk)
             tail = (tail + chunk)[-64:]
             saw_error = saw_error or b'data: {"error"' in chunk
+            if b'"usage":{' in chunk:
+                usage = _usage_in(chunk) or usage
     except UpstreamFailure as failure:
         await response.write(_failure_frame(failure))
-        return
+        return usage
     if not saw_error and not tail.rstrip().endswith(b"data: [DONE]"):
         await response.write(TRUNCATED_FRAME)
+    return usage
 
 
 async def _translate(

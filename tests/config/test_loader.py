@@ -114,3 +114,14 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "absent.yaml", {})
     assert "cannot read" in info.value.problems[0]
+
+
+def test_secret_files_are_read_and_a_missing_one_disables_the_provider(tmp_path: Path) -> None:
+    secret = tmp_path / "openai.key"
+    secret.write_text("sk-from-file\n")
+    text = GOOD.replace('"${OPENAI_API_KEY}"', f'"${{file:{secret}}}"')
+    config = config_from_text(text, "routes.yaml", {})
+    assert config.providers["openai"].api_key == "sk-from-file"
+    secret.unlink()
+    config = config_from_text(text, "routes.yaml", {})
+    assert config.providers["openai"].disabled_reason == f"file {secret} cannot be read"

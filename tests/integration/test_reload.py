@@ -92,7 +92,7 @@ def test_good_reload_adds_a_model(
     assert fake_openai.requests[-1].headers["authorization"] == "Bearer sk-upstream-rotated"
 
     assert proc.stop() == 0  # SIGTERM is a clean shutdown
-    assert proc.wait_for_event("shutting_down")
+    assert proc.wait_for_event("stopped")
 
 
 def test_reload_with_an_unset_key_variable_disables_that_provider(

@@ -1,0 +1,3 @@
+"""Gateway keys: who may call, which models, how much."""
+
+from __future__ import annotations
