@@ -33,6 +33,8 @@ def resolve_route(registry: Registry, alias: Any) -> ModelRoute:
 
 async def _read_body(request: web.Request, seconds: float) -> bytes:
     """The whole body, from a client given `seconds` to send it (a slow client is cut off)."""
+    if request.content.is_eof():  # already all here (the usual case): no timer needed
+        return await request.read()
     try:
         async with asyncio.timeout(seconds):
             return await request.read()

@@ -6,7 +6,6 @@ elsewhere. Upstream failures become `UpstreamFailure` (502 unreachable/broken, 5
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -100,8 +99,10 @@ class HttpTransport:
         and total timeouts come from the target."""
         provider = target.provider
         limits = target.timeouts
+        # sock_read covers the wait for the response headers (first byte); once they are in, the
+        # connection's read timeout becomes the idle gap allowed between body reads
         timeout = aiohttp.ClientTimeout(
-            total=limits.total, sock_connect=limits.connect, sock_read=limits.idle
+            total=limits.total, sock_connect=limits.connect, sock_read=limits.first_byte
         )
         try:
             destination: str | URL = url
@@ -110,10 +111,11 @@ class HttpTransport:
                 headers = provider.signer.sign(url, headers, body)
                 # the path goes out byte for byte as signed: no requoting (`%3A` must not become `:`)
                 destination = URL(url, encoded=True)
-            async with asyncio.timeout(limits.first_byte):
-                response = await self._session.post(
-                    destination, data=body, headers=headers, timeout=timeout, allow_redirects=False
-                )
+            response = await self._session.post(
+                destination, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
+            if response.connection is not None and response.connection.protocol is not None:
+                response.connection.protocol.read_timeout = limits.idle
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(provider.name, exc) from exc
         completed = False
