@@ -8,8 +8,12 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
+from gateway import __version__
 from gateway.app_keys import COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
 from gateway.auth.limits import MemoryLimits, RedisLimits
+from gateway.observability import endpoints
+from gateway.observability.keys import METRICS, READINESS, Readiness
+from gateway.observability.metrics import GatewayMetrics
 from gateway.proxy import forward
 from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
@@ -19,6 +23,18 @@ from gateway.upstream.mock import MockTransport
 from gateway.upstream.transport import HttpTransport, Transport
 
 POOL_SIZE = 512
+
+
+def _track_config(holder: RegistryHolder, metrics: GatewayMetrics) -> None:
+    def loaded(ok: bool) -> None:
+        if ok:
+            config = holder.current.config
+            metrics.config_loaded(config.digest, __version__, float(holder.current.created))
+        metrics.config_reload(ok)
+
+    config = holder.current.config
+    metrics.config_loaded(config.digest, __version__, float(holder.current.created))
+    holder.listeners.append(loaded)
 
 
 def create_app(
@@ -36,6 +52,9 @@ def create_app(
     app[VALIDATOR] = RequestValidator()
     app[COOLDOWNS] = cooldowns or Cooldowns()
     app[RNG] = rng or random.Random()
+    app[READINESS] = Readiness()
+    app[METRICS] = metrics = GatewayMetrics()
+    _track_config(holder, metrics)
     auth = holder.current.config.auth
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
@@ -60,5 +79,7 @@ def create_app(
     app.router.add_post("/v1/embeddings", forward.embeddings)
     app.router.add_get("/v1/models", forward.list_models)
     app.router.add_get("/v1/models/{model:.+}", forward.retrieve_model)
-    app.router.add_get("/healthz", forward.healthz)
+    app.router.add_get("/healthz", endpoints.healthz)
+    app.router.add_get("/readyz", endpoints.readyz)
+    app.router.add_get("/metrics", endpoints.metrics_handler)
     return app

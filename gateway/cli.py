@@ -24,6 +24,7 @@ from gateway.app import create_app
 from gateway.config.loader import key_digest
 from gateway.config.problems import ConfigError
 from gateway.logging_setup import configure_logging
+from gateway.observability.keys import READINESS
 from gateway.reload import RegistryHolder, load_registry
 from gateway.workers import supervise
 
@@ -167,6 +168,7 @@ async def serve(holder: RegistryHolder, host: str, port: int, reuse_port: bool =
     finally:
         # stop accepting, close idle connections, let in-flight requests finish (up to the drain
         # deadline), then close the upstream pool
+        app[READINESS].draining = True
         log.info("draining", deadline_s=limits.drain_timeout)
         await runner.cleanup()
         log.info("stopped")

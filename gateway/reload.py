@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -26,6 +26,11 @@ class RegistryHolder:
     def __init__(self, path: str, registry: Registry) -> None:
         self.path = path
         self.current = registry
+        self.listeners: list[Callable[[bool], None]] = []  # told of every reload: succeeded or not
+
+    def _tell(self, ok: bool) -> None:
+        for listener in self.listeners:
+            listener(ok)
 
     @classmethod
     def load(cls, path: str) -> RegistryHolder:
@@ -37,11 +42,14 @@ class RegistryHolder:
             registry = load_registry(self.path)
         except ConfigError as exc:
             log.error("config_reload_failed", path=self.path, problems=exc.problems)
+            self._tell(False)
             return False
         except Exception as exc:  # never let a reload take the process down
             log.exception("config_reload_failed", path=self.path, problems=[repr(exc)])
+            self._tell(False)
             return False
         self.current = registry
+        self._tell(True)
         for warning in registry.config.warnings:
             log.warning("config_warning", detail=warning)
         log.info(

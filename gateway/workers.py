@@ -19,6 +19,8 @@ from types import FrameType
 
 import structlog
 
+from gateway.observability.metrics import worker_exited
+
 log = structlog.get_logger("gateway.workers")
 
 RESTART_PAUSE = 1.0  # a worker that keeps dying is not restarted in a tight loop
@@ -78,6 +80,7 @@ def supervise(worker_argv: list[str], host: str, port: int, count: int) -> int:
             process = workers.pop(pid, None)
             if process is None:
                 continue
+            worker_exited(pid, metrics_dir)  # its live gauges stop counting; its counters stay
             code = os.waitstatus_to_exitcode(status)
             if stopping:
                 failed = failed or (code != 0)

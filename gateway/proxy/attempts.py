@@ -21,6 +21,7 @@ from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
 from gateway.engine.registry import ModelRoute, Target
 from gateway.errors import GatewayError
+from gateway.observability.metrics import GatewayMetrics
 from gateway.proxy.stream_relay import relay_stream
 from gateway.proxy.upstream_errors import error_response
 from gateway.routing.cooldown import Cooldowns
@@ -59,13 +60,16 @@ class Exchange:
     cooldowns: Cooldowns
     rng: random.Random
     access: AccessFields
+    metrics: GatewayMetrics
 
 
 async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
     attempts: list[dict[str, Any]] = []
     exchange.access["attempts"] = attempts
     last: Failed | None = None
-    for target in _candidates(exchange, route, attempts):
+    for tried, target in enumerate(_candidates(exchange, route, attempts)):
+        if tried:
+            exchange.metrics.fallback(route.alias)
         result = await _serve_target(exchange, target, attempts)
         if isinstance(result, web.StreamResponse):
             exchange.access.update(provider=target.provider.name, upstream_model=target.model)
@@ -123,11 +127,13 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
             return result
         if result.target_at_fault and exchange.cooldowns.failed(target.key, target.provider.cooldown):
             log.warning("target_cooling_down", provider=target.provider.name, model=target.model)
+            exchange.metrics.cooldown(target.provider.name, target.model)
         if not result.retryable or attempt == policy.attempts:
             return result
         delay = policy.delay(attempt, result.retry_after, exchange.rng)
         if delay is None:  # the upstream asks for a longer wait than we will make the client sit through
             return result
+        exchange.metrics.retry(target.provider.name, target.model)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

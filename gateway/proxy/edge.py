@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -13,6 +14,8 @@ from aiohttp import web
 from gateway import json_codec
 from gateway.app_keys import ACCESS, AccessFields
 from gateway.errors import GatewayError, error_body, error_type_for_status
+from gateway.observability.keys import METRICS
+from gateway.observability.metrics import GatewayMetrics
 
 log = structlog.get_logger("gateway.access")
 
@@ -55,9 +58,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request_id = _request_id(request)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    access: AccessFields = {"response_headers": {"x-request-id": request_id}}
-    request[ACCESS] = access
     started = time.perf_counter()
+    access: AccessFields = {"response_headers": {"x-request-id": request_id}, "started": started}
+    request[ACCESS] = access
     status = 500
     try:
         try:
@@ -85,11 +88,37 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     finally:
         access.pop("response_headers", None)
+        access.pop("started", None)
+        elapsed = time.perf_counter() - started
         log.info(
             "request",
             method=request.method,
             path=request.path,
             status=status,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            latency_ms=round(elapsed * 1000, 3),
             **access,
         )
+        if "model" in access:  # an API request (not /metrics, /healthz, ...)
+            _observe(request.app[METRICS], access, status, elapsed)
+
+
+def _observe(metrics: GatewayMetrics, access: AccessFields, status: int, elapsed: float) -> None:
+    """One request's figures; model labels only for served (configured) aliases, so label values
+    stay bounded whatever clients send."""
+    provider = access.get("provider", "")
+    attempts = access.get("attempts") or ()
+    upstream_ms = sum(a.get("ms", 0.0) for a in attempts)
+    reported = access.get("usage")
+    usage: dict[str, Any] = reported if isinstance(reported, dict) else {}
+    ttfb_ms = access.get("ttfb_ms")
+    metrics.observe_request(
+        model=access["model"] if provider else "",
+        provider=provider,
+        status=status,
+        stream=bool(access.get("stream")),
+        total_s=elapsed,
+        upstream_s=upstream_ms / 1000 if attempts else None,
+        ttfb_s=ttfb_ms / 1000 if ttfb_ms is not None else None,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+    )

@@ -13,6 +13,7 @@ from gateway.auth.limits import enforce
 from gateway.config.model import GatewayKey
 from gateway.engine.registry import ModelRoute, Registry
 from gateway.errors import GatewayError
+from gateway.observability.keys import METRICS
 from gateway.proxy.attempts import JSON_HEADERS, Exchange, serve
 from gateway.proxy.request_validation import decode_json_body
 
@@ -75,6 +76,7 @@ async def _limited(
         access["response_headers"].update(enforce(key, await limits.admit(key)))
     except GatewayError as exc:
         access["rate_limited"] = exc.type
+        request.app[METRICS].rate_limited(key.name, "tokens" if exc.type == "tokens" else "requests")
         raise
     try:
         return await _serve(request, operation_name, body, route)
@@ -100,6 +102,7 @@ async def _serve(
         cooldowns=app[COOLDOWNS],
         rng=app[RNG],
         access=access,
+        metrics=app[METRICS],
     )
     return await serve(exchange, route)
 
@@ -127,7 +130,3 @@ async def retrieve_model(request: web.Request) -> web.Response:
     if body is None:
         resolve_route(registry, alias)  # raises the 404 with the reason
     return web.Response(body=body, headers=JSON_HEADERS)
-
-
-async def healthz(_request: web.Request) -> web.Response:
-    return web.Response(text="ok")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,6 +53,7 @@ async def relay_stream(
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         await response.prepare(request)
+        access["ttfb_ms"] = round((time.perf_counter() - access["started"]) * 1000, 3)
         if operation.stream is None:
             usage = await _pass_through(response, chunks)
             if usage is not None:

@@ -1,0 +1,3 @@
+"""Observability: Prometheus metrics, liveness and readiness endpoints."""
+
+from __future__ import annotations

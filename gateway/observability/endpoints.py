@@ -1,0 +1,39 @@
+"""/metrics, /healthz and /readyz. Register them on an app that has METRICS and READINESS set."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway import json_codec
+from gateway.observability.keys import METRICS, READINESS
+
+_NO_STORE = "no-store"
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """The Prometheus exposition, gzipped when the scraper accepts it. Rendering is pure Python and
+    grows with the label sets (~100 ms for 60 model/provider pairs): it runs in a thread so that
+    the event loop keeps serving requests during a scrape."""
+    body, content_type = await asyncio.to_thread(request.app[METRICS].render)
+    response = web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": _NO_STORE})
+    response.enable_compression()
+    return response
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: 200 `ok` for as long as the process answers at all."""
+    return web.Response(text="ok", headers={"Cache-Control": _NO_STORE})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 while a config is loaded and the process is not draining; otherwise 503 with
+    `{"status": "not_ready", "reasons": [...]}` (`config_not_loaded`, `draining`)."""
+    reasons = request.app[READINESS].reasons()
+    body = {"status": "not_ready", "reasons": reasons} if reasons else {"status": "ready"}
+    return web.Response(
+        status=503 if reasons else 200,
+        body=json_codec.dumps(body),
+        headers={"Content-Type": "application/json", "Cache-Control": _NO_STORE},
+    )
