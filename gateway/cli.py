@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["hash-key"]:
         return hash_key()
     args = _parser().parse_args(argv)
+    # a SIGHUP before the reload handler is installed must not kill a starting process
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         holder = RegistryHolder.load(args.config)
     except ConfigError as exc:

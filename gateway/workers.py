@@ -23,7 +23,8 @@ from gateway.observability.metrics import worker_exited
 
 log = structlog.get_logger("gateway.workers")
 
-RESTART_PAUSE = 1.0  # a worker that keeps dying is not restarted in a tight loop
+RESTART_PAUSE = 1.0  # a worker that keeps dying is restarted ever more slowly, up to MAX_RESTART_PAUSE
+MAX_RESTART_PAUSE = 30.0
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -74,6 +75,7 @@ def supervise(worker_argv: list[str], host: str, port: int, count: int) -> int:
         start()
     log.info("workers_started", count=count, port=bound_port, pids=sorted(workers))
     failed = 0
+    pause = RESTART_PAUSE
     try:
         while workers:
             pid, status = os.waitpid(-1, 0)
@@ -85,8 +87,9 @@ def supervise(worker_argv: list[str], host: str, port: int, count: int) -> int:
             if stopping:
                 failed = failed or (code != 0)
                 continue
-            log.error("worker_died", pid=pid, exit_code=code)
-            time.sleep(RESTART_PAUSE)
+            log.error("worker_died", pid=pid, exit_code=code, restart_in_s=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, MAX_RESTART_PAUSE)
             start()
     finally:
         reserved.close()

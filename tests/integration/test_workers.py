@@ -1,0 +1,60 @@
+"""`--workers N`: several processes on one port, reloaded and drained together, metrics aggregated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.observability.exposition import parse, value
+from tests.support.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.subprocess
+
+ROUTES = """
+providers: {mock: {dialect: mock, transport: mock}}
+models:
+  mock: [{provider: mock, model: m}]
+"""
+
+
+async def test_two_workers_share_the_port_reload_together_and_drain(tmp_path: Path) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(ROUTES)
+    gateway = GatewayProcess(config, "--workers", "2").start()
+    try:
+        workers = gateway.wait_for_event("workers_started")
+        assert len(workers["pids"]) == 2
+        first_listening = gateway.wait_for_event("listening")
+        gateway.wait_for(
+            lambda e: e.get("event") == "listening" and e is not first_listening, what="worker 2"
+        )
+        chat = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
+        async with aiohttp.ClientSession() as session:
+            for _ in range(20):  # new connections each time: the kernel spreads them over the workers
+                async with session.post(
+                    f"{gateway.url}/v1/chat/completions", json=chat, headers={"Connection": "close"}
+                ) as response:
+                    assert response.status == 200
+            async with session.get(f"{gateway.url}/metrics") as response:
+                samples = parse(await response.text())
+        # counters from every worker are added up, whichever worker answered the scrape
+        assert value(samples, "gateway_requests_total", model="mock", provider="mock", status="200") == 20
+
+        config.write_text(
+            ROUTES.replace(
+                "mock: [{provider: mock, model: m}]",
+                "mock: [{provider: mock, model: m}]\n  also: [{provider: mock, model: m}]",
+            )
+        )
+        after = gateway.mark()
+        gateway._proc.send_signal(1) if gateway._proc else None  # SIGHUP to the parent
+        first = gateway.wait_for_event("config_reloaded", after=after)
+        gateway.wait_for(lambda e: e.get("event") == "config_reloaded" and e is not first, after=after)
+    finally:
+        code = gateway.stop()
+    assert code == 0
+    stopped = [e for e in gateway.events if e.get("event") == "stopped"]
+    assert len(stopped) == 2
+    assert any(e.get("event") == "workers_stopped" for e in gateway.events)
