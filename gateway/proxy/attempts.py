@@ -108,10 +108,9 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
             {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
         )
         return prepared
-    operation, payload = prepared
+    operation, payload, ctx = prepared
     for attempt in range(1, policy.attempts + 1):
         started = time.perf_counter()
-        ctx = EvalContext(request=exchange.body, created=int(time.time()))
         result = await _attempt(exchange, target, operation, payload, ctx)
         outcome = "ok" if isinstance(result, web.StreamResponse) else result.outcome
         attempts.append(
@@ -138,7 +137,7 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes] | Failed:
+def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, EvalContext] | Failed:
     """The upstream body for this target, or why this target cannot take the request at all."""
     provider = target.provider
     alias = exchange.body["model"]
@@ -156,8 +155,9 @@ def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes] | Fa
     source = dict(exchange.body)
     source["model"] = target.model
     try:
-        _screen_unsupported(operation, source, ctx, target)
-        payload = operation.request.apply(source, ctx)
+        if operation.unsupported:
+            _screen_unsupported(operation, source, ctx, target)
+        payload = source if operation.request.is_identity else operation.request.apply(source, ctx)
     except GatewayError as exc:
         return Failed(exc, exc.code if isinstance(exc.code, str) else "rejected", target_at_fault=False)
     except RuleFailure as exc:
@@ -171,7 +171,7 @@ def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes] | Fa
             code="translation_failed",
         )
         return Failed(error, "translation_failed", target_at_fault=False)
-    return operation, json_codec.dumps(payload)
+    return operation, json_codec.dumps(payload), ctx
 
 
 def _screen_unsupported(

@@ -13,6 +13,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
+from gateway.config.model import Timeouts
 from gateway.engine.registry import Target
 from gateway.routing.retry import Failure
 
@@ -92,6 +93,7 @@ class HttpTransport:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}  # built once per distinct setting
 
     @asynccontextmanager
     async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
@@ -99,11 +101,14 @@ class HttpTransport:
         and total timeouts come from the target."""
         provider = target.provider
         limits = target.timeouts
-        # sock_read covers the wait for the response headers (first byte); once they are in, the
-        # connection's read timeout becomes the idle gap allowed between body reads
-        timeout = aiohttp.ClientTimeout(
-            total=limits.total, sock_connect=limits.connect, sock_read=limits.first_byte
-        )
+        timeout = self._timeouts.get(limits)
+        if timeout is None:
+            # sock_read covers the wait for the response headers (first byte); once they are in,
+            # the connection's read timeout becomes the idle gap allowed between body reads
+            timeout = aiohttp.ClientTimeout(
+                total=limits.total, sock_connect=limits.connect, sock_read=limits.first_byte
+            )
+            self._timeouts[limits] = timeout
         try:
             destination: str | URL = url
             headers = provider.headers
