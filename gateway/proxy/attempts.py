@@ -67,36 +67,51 @@ async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
     attempts: list[dict[str, Any]] = []
     exchange.access["attempts"] = attempts
     last: Failed | None = None
-    for tried, target in enumerate(_candidates(exchange, route, attempts)):
+    tried = 0
+    for target, probe in _candidates(exchange, route, attempts):
+        # a probe is claimed only now, when the target is really about to be tried
+        if probe and not exchange.cooldowns.available(target.key, target.provider.cooldown):
+            continue
         if tried:
             exchange.metrics.fallback(route.alias)
+        tried += 1
+        exchange.access.update(provider=target.provider.name, upstream_model=target.model)
         result = await _serve_target(exchange, target, attempts)
         if isinstance(result, web.StreamResponse):
-            exchange.access.update(provider=target.provider.name, upstream_model=target.model)
             return result
         last = result
         if not result.fallback:
             break
-    assert last is not None
+    if last is None:  # every target was claimed by other requests' probes in the meantime
+        raise GatewayError(
+            503,
+            f"Model '{route.alias}' is recovering from failures; try again shortly.",
+            code="targets_cooling_down",
+        )
     if isinstance(last.error, GatewayError):
         raise last.error
     return last.error
 
 
-def _candidates(exchange: Exchange, route: ModelRoute, attempts: list[dict[str, Any]]) -> list[Target]:
-    """The route's targets in try order, resting ones left out while any other remains: when all
-    are resting they are tried anyway (the upstream's own answer beats an invented one)."""
-    ordered = list(route.root.order(exchange.rng))
-    ready = [t for t in ordered if exchange.cooldowns.available(t.key, t.provider.cooldown)]
-    if not ready:
-        return ordered
-    ready_ids = {id(target) for target in ready}
-    for target in ordered:
-        if id(target) not in ready_ids:
+def _candidates(
+    exchange: Exchange, route: ModelRoute, attempts: list[dict[str, Any]]
+) -> list[tuple[Target, bool]]:
+    """The route's targets in try order, each with whether trying it claims a probe. Resting ones
+    are left out while any other remains; when all are resting they are tried anyway (the
+    upstream's own answer beats an invented one). Asking claims nothing."""
+    cooldowns = exchange.cooldowns
+    ordered = [(t, cooldowns.status(t.key, t.provider.cooldown)) for t in route.root.order(exchange.rng)]
+    if all(status == "resting" for _, status in ordered):
+        return [(target, False) for target, _ in ordered]
+    kept = []
+    for target, status in ordered:
+        if status == "resting":
             attempts.append(
                 {"provider": target.provider.name, "model": target.model, "outcome": "cooling_down"}
             )
-    return ready
+        else:
+            kept.append((target, status == "probe"))
+    return kept
 
 
 async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[str, Any]]) -> Any:
@@ -111,16 +126,17 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
     operation, payload, ctx = prepared
     for attempt in range(1, policy.attempts + 1):
         started = time.perf_counter()
-        result = await _attempt(exchange, target, operation, payload, ctx)
-        outcome = "ok" if isinstance(result, web.StreamResponse) else result.outcome
-        attempts.append(
-            {
-                "provider": target.provider.name,
-                "model": target.model,
-                "outcome": outcome,
-                "ms": round((time.perf_counter() - started) * 1000, 3),
-            }
-        )
+        record: dict[str, Any] = {
+            "provider": target.provider.name,
+            "model": target.model,
+            "outcome": "abandoned",
+        }
+        attempts.append(record)  # recorded before it ends: a client that leaves still leaves a trace
+        try:
+            result = await _attempt(exchange, target, operation, payload, ctx)
+            record["outcome"] = "ok" if isinstance(result, web.StreamResponse) else result.outcome
+        finally:
+            record["ms"] = round((time.perf_counter() - started) * 1000, 3)
         if isinstance(result, web.StreamResponse):
             exchange.cooldowns.succeeded(target.key)
             return result

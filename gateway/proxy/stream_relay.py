@@ -42,6 +42,14 @@ async def relay_stream(
 ) -> web.StreamResponse:
     """Nothing reaches the client before the upstream's first bytes: until then a failure raises
     UpstreamFailure (and may be retried elsewhere); after it, failures become error events."""
+    if operation.stream is None and not reply.headers.get("Content-Type", "").startswith("text/event-stream"):
+        # relayed as they are, these bytes would not be a stream the client can read
+        raise UpstreamFailure(
+            502,
+            "the upstream answered a stream request without a stream",
+            "upstream_invalid_response",
+            "broken",
+        )
     upstream = reply.chunks()
     try:
         first = await anext(upstream)
@@ -84,23 +92,30 @@ def _usage_in(chunk: bytes) -> dict[str, Any] | None:
 
 
 async def _pass_through(response: web.StreamResponse, chunks: AsyncIterator[bytes]) -> dict[str, Any] | None:
-    """Upstream bytes as they are; returns the usage the stream reported, if it did. A stream that
-    stops without `[DONE]` (or an error event of its own) was cut short: the client is told so
-    rather than left with a silently short answer."""
-    tail = b""
-    saw_error = False
+    """Upstream events as they are, each relayed once complete (never half an event, so an error
+    event after a cut cannot be glued to a broken line); returns the usage the stream reported.
+    A stream that stops without `[DONE]` (or an error event of its own) was cut short: the client
+    is told so rather than left with a silently short answer."""
+    pending = b""  # bytes after the last complete event
+    finished = False  # [DONE] or the upstream's own error event went out
     usage = None
     try:
         async for chunk in chunks:
-            await response.write(chunk)
-            tail = (tail + chunk)[-64:]
-            saw_error = saw_error or b'data: {"error"' in chunk
-            if b'"usage":{' in chunk:
-                usage = _usage_in(chunk) or usage
+            data = pending + chunk if pending else chunk
+            end = max(data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"))
+            if end < 0:
+                pending = data
+                continue
+            cut = end + (4 if data[end : end + 4] == b"\r\n\r\n" else 2)
+            complete, pending = data[:cut], data[cut:]
+            await response.write(complete)
+            if b'"usage":{' in complete:
+                usage = _usage_in(complete) or usage
+            finished = complete.rstrip().endswith(b"data: [DONE]") or b'data: {"error"' in complete
     except UpstreamFailure as failure:
         await response.write(_failure_frame(failure))
         return usage
-    if not saw_error and not tail.rstrip().endswith(b"data: [DONE]"):
+    if not finished or pending.strip():
         await response.write(TRUNCATED_FRAME)
     return usage
 

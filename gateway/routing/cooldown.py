@@ -31,6 +31,19 @@ class Cooldowns:
         self._clock = clock
         self._states: dict[tuple[str, str], _TargetState] = {}
 
+    def status(self, key: tuple[str, str], policy: CooldownPolicy) -> str:
+        """`ok`, `probe` (its rest is over: the next try is the probe, claimed with `available`) or
+        `resting`. Asking claims nothing."""
+        state = self._states.get(key)
+        if state is None or state.open_until == 0.0:
+            return "ok"
+        now = self._clock()
+        if now < state.open_until:
+            return "resting"
+        if state.probe_started is not None and now - state.probe_started < policy.duration:
+            return "resting"
+        return "probe"
+
     def available(self, key: tuple[str, str], policy: CooldownPolicy) -> bool:
         """True when the target may be tried: not resting, or its rest is over and no other probe is
         out (a probe that never reported back is given up on after `duration`)."""

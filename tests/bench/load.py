@@ -1,8 +1,9 @@
 """Built-in HTTP load generator, used when `wrk` is not installed.
 
-CONNS keep-alive connections each send the same POST back to back for SECONDS, over raw asyncio
-streams (a full HTTP client would cost more CPU than the servers it measures). Prints one JSON
-line: requests, rps, errors and latency percentiles in ms (the same keys run_bench reads from wrk).
+CONNS keep-alive connections each send the same POST back to back for SECONDS (or, with
+--requests N, until N responses arrived, SECONDS being a cap), over raw asyncio streams (a full
+HTTP client would cost more CPU than the servers it measures). Prints one JSON line: requests, rps,
+errors and latency percentiles in ms (the same keys run_bench reads from wrk).
 
   python tests/bench/load.py --url http://127.0.0.1:18001/v1/chat/completions \
       --conns 32 --seconds 8 --body-file tests/bench/chat_request.json
@@ -31,6 +32,7 @@ class Tally:
     err_read: int = 0
     err_status: int = 0
     err_timeout: int = 0
+    started: int = 0  # requests sent (for --requests)
 
 
 def build_request(url: str, body: bytes, auth: str) -> tuple[str, int, bytes]:
@@ -72,11 +74,11 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
 
 
 async def connection(
-    host: str, port: int, request: bytes, deadline: float, limit_s: float, tally: Tally
+    host: str, port: int, request: bytes, deadline: float, limit_s: float, tally: Tally, max_requests: int
 ) -> None:
     writer: asyncio.StreamWriter | None = None
     reader: asyncio.StreamReader | None = None
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and (not max_requests or tally.started < max_requests):
         if writer is None:
             try:
                 async with asyncio.timeout(limit_s):
@@ -87,6 +89,7 @@ async def connection(
                 continue
         assert reader is not None
         t0 = time.perf_counter()
+        tally.started += 1
         try:
             writer.write(request)
             async with asyncio.timeout(limit_s):
@@ -110,13 +113,15 @@ async def connection(
 
 
 async def run(
-    url: str, conns: int, seconds: float, body: bytes, auth: str, limit_s: float
+    url: str, conns: int, seconds: float, body: bytes, auth: str, limit_s: float, max_requests: int = 0
 ) -> dict[str, object]:
     host, port, request = build_request(url, body, auth)
     tally = Tally()
     t0 = time.perf_counter()
     deadline = t0 + seconds
-    await asyncio.gather(*(connection(host, port, request, deadline, limit_s, tally) for _ in range(conns)))
+    await asyncio.gather(
+        *(connection(host, port, request, deadline, limit_s, tally, max_requests) for _ in range(conns))
+    )
     wall = time.perf_counter() - t0
     errors = tally.err_connect + tally.err_read + tally.err_status + tally.err_timeout
     return {
@@ -140,6 +145,9 @@ def main() -> None:
     ap.add_argument("--url", required=True)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument(
+        "--requests", type=int, default=0, help="stop after this many requests (--seconds is then a cap)"
+    )
     ap.add_argument("--body-file", type=Path, default=HERE / "chat_request.json")
     ap.add_argument("--auth", default="Bearer bench")
     ap.add_argument("--timeout", type=float, default=10.0)
@@ -153,7 +161,9 @@ def main() -> None:
         except ImportError:
             pass
     body = args.body_file.read_bytes().strip()
-    result = asyncio.run(run(args.url, args.conns, args.seconds, body, args.auth, args.timeout))
+    result = asyncio.run(
+        run(args.url, args.conns, args.seconds, body, args.auth, args.timeout, max(args.requests, 0))
+    )
     print(json.dumps(result), flush=True)
 
 

@@ -6,10 +6,12 @@ Every result is a flat dict with ms latencies (p50_ms, p99_ms, ...), requests, r
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from probe import AUTH, TargetFailed
 from procs import pinned
 
 HERE = Path(__file__).resolve().parent
+ERROR_KEYS = ("err_connect", "err_read", "err_write", "err_status", "err_timeout")
 
 
 def _run(
@@ -59,6 +62,44 @@ class LoadTool:
     def run(self, url: str, conns: int, seconds: float, body_file: Path) -> dict[str, Any]:
         if self.wrk is not None:
             return self._wrk(url, conns, seconds, body_file)
+        return self._builtin(url, conns, seconds, body_file)
+
+    def run_count(
+        self, url: str, conns: int, requests: int, max_s: float, body_file: Path, rps_hint: float = 0.0
+    ) -> dict[str, Any]:
+        """At least `requests` requests at `conns` connections, giving up after max_s.
+
+        load.py stops at exactly that count. wrk has no request limit, so it runs back to back, each run
+        sized from the rate so far (whole seconds, at most 30): the total overshoots by < 1 s of requests.
+        """
+        if self.wrk is None:
+            return self._builtin(url, conns, max_s, body_file, requests)
+        runs: list[dict[str, Any]] = []
+        done, rate, t0 = 0, rps_hint if rps_hint > 0 else 500.0, time.perf_counter()
+        while done < requests:
+            left_s = max_s - (time.perf_counter() - t0)
+            if left_s < 1:
+                break
+            run = self._wrk(url, conns, min(math.ceil((requests - done) / rate), 30, int(left_s)), body_file)
+            runs.append(run)
+            done += run["requests"]
+            rate = run["rps"] if run["rps"] > 0 else rate
+        wall = sum(r["seconds"] for r in runs)
+        errors = {k: sum(r[k] for r in runs) for k in ("errors", *ERROR_KEYS)}
+        return {
+            "tool": "wrk",
+            "conns": conns,
+            "runs": len(runs),
+            "seconds": round(wall, 3),
+            "requests": done,
+            "rps": round(done / wall, 1) if wall else 0.0,
+            **errors,
+            "p99_ms_max": max((r["p99_ms"] for r in runs), default=None),
+        }
+
+    def _builtin(
+        self, url: str, conns: int, seconds: float, body_file: Path, requests: int = 0
+    ) -> dict[str, Any]:
         argv = [
             self.python,
             str(HERE / "load.py"),
@@ -72,6 +113,8 @@ class LoadTool:
             str(body_file),
             "--auth",
             AUTH,
+            "--requests",
+            str(requests),
         ]
         proc = _run(pinned(argv, self.cpu), seconds + 60)
         try:
@@ -101,7 +144,7 @@ class LoadTool:
             )
         raw = json.loads(m.group(1))
         wall = raw["duration_us"] / 1e6
-        errors = sum(raw[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+        errors = sum(raw[k] for k in ERROR_KEYS)
         out: dict[str, Any] = {
             "tool": "wrk",
             "conns": conns,
@@ -110,7 +153,7 @@ class LoadTool:
             "rps": round(raw["requests"] / wall, 1) if wall else 0.0,
             "bytes": raw["bytes"],
             "errors": errors,
-            **{k: raw[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout")},
+            **{k: raw[k] for k in ERROR_KEYS},
         }
         for key in ("p50", "p90", "p99", "p999", "mean", "max"):
             out[f"{key}_ms"] = round(raw[f"{key}_us"] / 1000, 4)

@@ -7,6 +7,8 @@ POST /v1/messages          Anthropic Messages `message`; with "stream": true the
                            stream message_start .. message_stop with CHUNKS text_delta events.
 POST /v1/embeddings        one 1536-float embedding
 GET  /health               "ok"
+POST /delay/{ms}/v1/...    the chat and messages endpoints again, but streams wait {ms} milliseconds
+                           between events (to check that a proxy relays chunks as they arrive)
 
 python tests/bench/mock_upstream.py --port 18001 [--chunks 20] [--no-uvloop]
 """
@@ -217,10 +219,19 @@ def build_app(chunks: int) -> web.Application:
     def bad_request() -> web.Response:
         return web.Response(status=400, body=b'{"error":{"message":"bad json"}}', content_type=JSON_CT)
 
+    def delay_s(request: web.Request) -> float:
+        try:
+            return max(float(request.match_info.get("ms", "0")), 0.0) / 1000
+        except ValueError:
+            return 0.0
+
     async def stream(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
         resp = web.StreamResponse(headers=SSE_HEADERS)
         await resp.prepare(request)
-        for part in parts:
+        pause = delay_s(request)
+        for i, part in enumerate(parts):
+            if pause and i:
+                await asyncio.sleep(pause)
             await resp.write(part)
         await resp.write_eof()
         return resp
@@ -253,6 +264,8 @@ def build_app(chunks: int) -> web.Application:
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/delay/{ms}/v1/chat/completions", chat)
+    app.router.add_post("/delay/{ms}/v1/messages", messages)
     app.router.add_get("/health", health)
     return app
 

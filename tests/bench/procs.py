@@ -1,4 +1,4 @@
-"""Child processes of the benchmark: spawn (optionally CPU-pinned), measure RSS, stop by PID."""
+"""Child processes of the benchmark: spawn (optionally CPU-pinned), measure RSS and CPU time, stop by PID."""
 
 from __future__ import annotations
 
@@ -57,6 +57,17 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of one process (all its threads), in clock ticks; 0 if it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # fields[0] is field 3 (state)
+        return int(fields[11]) + int(fields[12])  # fields 14 utime, 15 stime
+    return 0
+
+
 @dataclass
 class Proc:
     name: str
@@ -75,6 +86,11 @@ class Proc:
     def rss_kb(self) -> int:
         """VmRSS summed over the process and its descendants (a server may fork workers)."""
         return sum(rss_kb(p) for p in tree_pids(self.pid)) if self.alive() else 0
+
+    def cpu_sample(self) -> tuple[float, list[int]]:
+        """(user + system CPU seconds summed over the process and its live descendants, their PIDs)."""
+        pids = tree_pids(self.pid) if self.alive() else []
+        return sum(cpu_ticks(p) for p in pids) / CLK_TCK, pids
 
     def log_tail(self, lines: int = 25) -> str:
         try:

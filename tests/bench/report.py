@@ -62,6 +62,16 @@ def _mb(kb: Any) -> str:
     return f"{kb / 1024:.0f} MB" if isinstance(kb, int | float) and kb else "-"
 
 
+def _mb1(kb: Any, sign: bool = False) -> str:
+    if not isinstance(kb, int | float):
+        return "-"
+    return f"{kb / 1024:+.1f} MB" if sign else f"{kb / 1024:.1f} MB"
+
+
+def _div3(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else round(a / b, 3)
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -71,10 +81,33 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(header), _row(align), *(_row(r) for r in rows), ""]
 
 
-def render(meta: dict[str, Any], results: list[Result], ratios: dict[str, Any]) -> str:
+def render_targets(checks: list[dict[str, Any]]) -> list[str]:
+    """The "Targets" section: the issue's performance targets, PASS / FAIL / n/a."""
+    counts = {s: sum(1 for c in checks if c["status"] == s) for s in ("PASS", "FAIL", "n/a")}
+    out = ["## Targets", ""]
+    out += [
+        f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['n/a']} n/a (not measured in this run).",
+        "",
+    ]
+    out += _table(
+        ["figure", "measured", "target", "result"],
+        [[c["figure"], c["measured"], c["target"], c["status"]] for c in checks],
+    )
+    return out
+
+
+def render(
+    meta: dict[str, Any],
+    results: list[Result],
+    ratios: dict[str, Any],
+    checks: list[dict[str, Any]] | None = None,
+    litellm: dict[str, Any] | None = None,
+) -> str:
     ok = [r for r in results if r["status"] == "ok"]
     out = [f"# Gateway benchmark: {meta['started']}", ""]
     out += [f"- {line}" for line in meta["setup"]] + [""]
+    if checks:
+        out += render_targets(checks)
 
     out += ["## Non-streaming chat", ""]
     out += _table(
@@ -137,22 +170,110 @@ def render(meta: dict[str, Any], results: list[Result], ratios: dict[str, Any]) 
                 _f(_get(r, "stream", "errors"), 0),
             ]
             for r in ok
+            if r.get("stream")
         ],
     )
+    delayed = [r for r in ok if r.get("stream_delay")]
+    if delayed:
+        out += [
+            f"## Chunk flushing ({meta['chunks']} chunks, {meta['chunk_delay_ms']:g} ms apart at the mock)",
+            "",
+            "A proxy that relays chunks as they arrive keeps TTFB near the non-delayed figure; a buffering "
+            "one shows TTFB close to the total.",
+            "",
+        ]
+        out += _table(
+            [
+                "target",
+                "TTFB p50 ms",
+                "total p50 ms",
+                "TTFB / total",
+                "TTFB p99 ms",
+                "events/stream",
+                "streams",
+            ],
+            [
+                [
+                    r["target"],
+                    _f(_get(r, "stream_delay", "ttfb_p50_ms")),
+                    _f(_get(r, "stream_delay", "total_p50_ms"), 1),
+                    _f(
+                        _div3(_get(r, "stream_delay", "ttfb_p50_ms"), _get(r, "stream_delay", "total_p50_ms"))
+                    ),
+                    _f(_get(r, "stream_delay", "ttfb_p99_ms")),
+                    _f(_get(r, "stream_delay", "events_mean"), 1),
+                    _f(_get(r, "stream_delay", "n"), 0),
+                ]
+                for r in delayed
+            ],
+        )
     out += ["## Process", ""]
+    out += [
+        f"CPU = user + system time of the target's process tree (/proc/<pid>/stat utime + stime, summed over "
+        f"the tree's processes) during the c={meta['conns']} load phase, per request served.",
+        "",
+    ]
     out += _table(
-        ["target", "startup s", "RSS idle", "RSS after run", "pid"],
+        [
+            "target",
+            "startup s",
+            "RSS idle",
+            "RSS after run",
+            "CPU us/request",
+            "CPU s (load)",
+            "procs",
+            "pid",
+        ],
         [
             [
                 r["target"],
                 _f(r.get("startup_s"), 2),
                 _mb(r.get("rss_idle_kb")),
                 _mb(r.get("rss_after_kb")),
+                _f(_get(r, "load", "cpu_us_per_req"), 1),
+                _f(_get(r, "load", "cpu_s"), 2),
+                _f(_get(r, "load", "procs"), 0),
                 str(r.get("pid", "-")),
             ]
             for r in ok
         ],
     )
+    mem = [r for r in ok if r.get("memory")]
+    if mem:
+        out += [f"## Memory under sustained load (c={meta['conns']})", ""]
+        rows = []
+        for r in mem:
+            m = r["memory"]
+            warm, run = m.get("warmup") or {}, m.get("run") or {}
+            rows.append(
+                [
+                    r["target"],
+                    _mb(r.get("rss_idle_kb")),
+                    f"{warm.get('requests', '-')}",
+                    _mb1(m.get("rss_after_warmup_kb")),
+                    f"{run.get('requests', '-')}",
+                    _mb1(m.get("rss_after_kb")),
+                    _mb1(m.get("growth_kb"), sign=True),
+                    _f(run.get("rps"), 0),
+                    str(int((warm.get("errors") or 0) + (run.get("errors") or 0))),
+                ]
+            )
+        out += _table(
+            [
+                "target",
+                "RSS idle",
+                "warm-up requests",
+                "RSS after warm-up",
+                "requests",
+                "RSS after",
+                "growth",
+                "rps",
+                "errors",
+            ],
+            rows,
+        )
+    if litellm:
+        out += render_litellm(litellm)
     if ratios:
         out += [
             "## Gateway vs passthrough",
@@ -189,3 +310,43 @@ def render(meta: dict[str, Any], results: list[Result], ratios: dict[str, Any]) 
     out += [f"- **{r['target']}**: `{r['cmd']}`" for r in results if r.get("cmd")]
     out += [f"- {line}" for line in meta["commands"]] + [""]
     return "\n".join(out)
+
+
+def render_litellm(lite: dict[str, Any]) -> list[str]:
+    """The LiteLLM comparison section (figures from ../shared/bench/run.py, run after our own targets)."""
+    out = ["## LiteLLM comparison (../shared/bench/run.py)", ""]
+    if lite.get("status") != "ok":
+        out += [f"Not measured: {lite.get('reason', '?')}", ""]
+        return out
+    out += [
+        f"Measured by the shared harness in this run, each target fresh, on its own mocks "
+        f"(non-stream upstream: {lite.get('nonstream_upstream', '?')}); results in {lite.get('out_dir')}.",
+        "",
+    ]
+    out += _table(
+        [
+            "target",
+            f"rps (c={lite.get('conns', '?')})",
+            "p50 c=1 ms",
+            "p99 c=1 ms",
+            "stream TTFB p50 ms",
+            "RSS idle",
+            "startup s",
+            "error",
+        ],
+        [
+            [
+                t["target"],
+                _f(t.get("rps"), 1),
+                _f(t.get("p50_ms")),
+                _f(t.get("p99_ms")),
+                _f(t.get("ttfb_p50_ms")),
+                _mb(t.get("idle_rss_kb")),
+                _f(t.get("startup_s"), 2),
+                (t.get("error") or "").splitlines()[0][:80] if t.get("error") else "",
+            ]
+            for t in lite.get("targets", [])
+        ],
+    )
+    out += [f"Command: `{lite.get('cmd', '?')}`", ""]
+    return out

@@ -1,15 +1,21 @@
 """Gateway overhead benchmark: direct vs bare passthrough vs the gateway, in one run.
 
-  python tests/bench/run_bench.py [--targets direct,passthrough,gateway-openai,gateway-anthropic]
-                                  [--serial-s 5] [--load-s 8] [--streams 300] [--out-dir bench-results]
+  python tests/bench/run_bench.py [--targets direct,passthrough,gateway-openai,gateway-anthropic,...]
+                                  [--serial-s 5] [--load-s 8] [--streams 300] [--memory-requests 100000]
+                                  [--litellm] [--out-dir bench-results]
 
 A mock upstream (mock_upstream.py) serves precomputed OpenAI and Anthropic answers. Each target is
 started fresh as a subprocess and measured in turn: startup (spawn -> first 200 on chat), a warm-up,
-serial latency at 1 connection, requests/s at --conns connections, sequential streams (TTFB and total
-time), and its RSS after the run. "direct" (the mock itself) is always measured first: every "added"
-figure is target minus direct. With taskset and >= 2 CPUs the target runs on the first CPU, the mock,
-load generator and this script on the second. Load comes from wrk when it is on PATH, otherwise from the
-built-in load.py. Results: a markdown table on stdout and bench-results/bench-<timestamp>.md + .json.
+serial latency at 1 connection, requests/s at --conns connections (and the CPU time the target's process
+tree spent on them), sequential streams (TTFB and total time), streams whose chunks the mock sends
+--chunk-delay-ms apart (relayed as they arrive?), and its RSS. gateway-openai then serves
+--memory-requests more requests (RSS after a warm-up vs after them). gateway-w1 / gateway-w2 (--workers 1
+/ 2) run the load phase only, for CPU time per request. "direct" (the mock itself) is always measured
+first: every "added" figure is target minus direct. With taskset and >= 2 CPUs the targets run on the
+first CPU, the mock, load generator and this script on the second. Load comes from wrk when it is on
+PATH, otherwise from the built-in load.py. --litellm then runs ../shared/bench/run.py (direct,
+passthrough, LiteLLM and the gateway). Results: markdown on stdout, with a "Targets" table (the issue's
+performance targets, PASS / FAIL / n/a), and bench-results/bench-<timestamp>.md + .json.
 """
 
 from __future__ import annotations
@@ -22,22 +28,26 @@ import platform
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import litellm_cmp
+from checks import MEMORY_TARGET, evaluate
 from loadgen import LoadTool, run_streams
 from probe import TargetFailed, check_chat, wait_ready
 from procs import Proc, Supervisor, cpu_plan, free_port
 from report import derive, render
-from targets import TARGETS, Target, gateway_config, mock_argv, target_argv
+from targets import TARGETS, Target, delay_prefix, gateway_config, mock_argv, target_argv
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CHAT_PATH = "/v1/chat/completions"
 STREAM_WARMUP = 20
+DELAY_STREAM_WARMUP = 3
 
 
 def log(msg: str) -> None:
@@ -63,21 +73,79 @@ class Bench:
             path.write_bytes(json.dumps(obj, separators=(",", ":")).encode())
         return path
 
-    def measure(self, res: dict[str, Any], proc: Proc, base: str, model: str) -> None:
+    def load_with_cpu(self, proc: Proc, url: str, body_file: Path) -> dict[str, Any]:
+        """The load phase, plus the CPU time (user + system) the target's process tree spent in it."""
+        cpu0, pids0 = proc.cpu_sample()
+        result = self.tool.run(url, self.args.conns, self.args.load_s, body_file)
+        cpu1, pids1 = proc.cpu_sample()
+        result["cpu_s"] = round(cpu1 - cpu0, 3)
+        result["procs"] = len(pids1)
+        if result.get("requests"):
+            result["cpu_us_per_req"] = round((cpu1 - cpu0) / result["requests"] * 1e6, 1)
+        if sorted(pids0) != sorted(pids1):
+            result["cpu_warning"] = f"the process tree changed during the phase ({pids0} -> {pids1})"
+        return result
+
+    def memory(self, res: dict[str, Any], proc: Proc, url: str, body_file: Path) -> dict[str, Any]:
+        """--memory-warmup requests, RSS, then --memory-requests more, RSS again (all at --conns)."""
         a = self.args
-        url, body_file = base + CHAT_PATH, self.body_file(model)
+        hint = float((res.get("load") or {}).get("rps") or 0)
+        log(f"  [{res['target']}] memory: {a.memory_warmup} warm-up + {a.memory_requests} requests")
+        warm = self.tool.run_count(url, a.conns, a.memory_warmup, a.memory_max_s, body_file, hint)
+        out: dict[str, Any] = {"warmup": warm, "rss_after_warmup_kb": proc.rss_kb()}
+        hint = float(warm.get("rps") or hint)
+        run = self.tool.run_count(url, a.conns, a.memory_requests, a.memory_max_s, body_file, hint)
+        out.update(run=run, rss_after_kb=proc.rss_kb())
+        if not proc.alive():
+            raise TargetFailed(f"exited with code {proc.popen.returncode} during the memory phase")
+        out["growth_kb"] = out["rss_after_kb"] - out["rss_after_warmup_kb"]
+        out["complete"] = run.get("requests", 0) >= a.memory_requests
+        if not out["complete"]:
+            res.setdefault("warnings", []).append(
+                f"memory: only {run.get('requests')} of {a.memory_requests} requests within "
+                f"--memory-max-s {a.memory_max_s:g}; growth not judged"
+            )
+        errors = (warm.get("errors") or 0) + (run.get("errors") or 0)
+        if errors:
+            res.setdefault("warnings", []).append(f"memory: {errors} errors")
+        return out
+
+    def measure(self, res: dict[str, Any], proc: Proc, base: str, target: Target) -> None:
+        a = self.args
+        url, body_file = base + CHAT_PATH, self.body_file(target.model)
         res["probe_content"] = check_chat(url, body_file.read_bytes())[:80]
-        phases = (
+        phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("warmup", lambda: self.tool.run(url, a.conns, a.warmup_s, body_file)),
-            ("serial", lambda: self.tool.run(url, 1, a.serial_s, body_file)),
-            ("load", lambda: self.tool.run(url, a.conns, a.load_s, body_file)),
-            (
-                "stream",
-                lambda: run_streams(
-                    a.python, self.load_cpu, url, body_file, a.streams, STREAM_WARMUP, a.stream_max_s
-                ),
-            ),
-        )
+        ]
+        if not target.load_only:
+            phases.append(("serial", lambda: self.tool.run(url, 1, a.serial_s, body_file)))
+        phases.append(("load", lambda: self.load_with_cpu(proc, url, body_file)))
+        if not target.load_only:
+            phases.append(
+                (
+                    "stream",
+                    lambda: run_streams(
+                        a.python, self.load_cpu, url, body_file, a.streams, STREAM_WARMUP, a.stream_max_s
+                    ),
+                )
+            )
+        if target.delay_model and a.chunk_delay_ms > 0 and a.delay_streams > 0:
+            prefix = delay_prefix(a.chunk_delay_ms) if target.kind == "direct" else ""
+            delay_url, delay_body = base + prefix + CHAT_PATH, self.body_file(target.delay_model)
+            phases.append(
+                (
+                    "stream_delay",
+                    lambda: run_streams(
+                        a.python,
+                        self.load_cpu,
+                        delay_url,
+                        delay_body,
+                        a.delay_streams,
+                        DELAY_STREAM_WARMUP,
+                        a.stream_max_s,
+                    ),
+                )
+            )
         for phase, run in phases:
             log(f"  [{res['target']}] {phase}")
             result = run()
@@ -91,8 +159,11 @@ class Bench:
             if not proc.alive():
                 raise TargetFailed(f"exited with code {proc.popen.returncode} during {phase}")
         res["rss_after_kb"] = proc.rss_kb()
-        if res["stream"].get("n", 0) == 0:
-            raise TargetFailed(f"no stream succeeded: {res['stream'].get('error_samples')}")
+        for phase in ("stream", "stream_delay"):
+            if phase in res and res[phase].get("n", 0) == 0:
+                raise TargetFailed(f"{phase}: no stream succeeded: {res[phase].get('error_samples')}")
+        if target.name == MEMORY_TARGET and a.memory_requests > 0:
+            res["memory"] = self.memory(res, proc, url, body_file)
 
     def run_direct(self, mock: Proc, startup_s: float, idle_kb: int) -> dict[str, Any]:
         res: dict[str, Any] = {
@@ -105,7 +176,7 @@ class Bench:
             "rss_idle_kb": idle_kb,
         }
         try:
-            self.measure(res, mock, f"http://127.0.0.1:{self.upstream_port}", TARGETS["direct"].model)
+            self.measure(res, mock, f"http://127.0.0.1:{self.upstream_port}", TARGETS["direct"])
         except TargetFailed as e:
             res.update(status="failed", error=str(e), log_tail=mock.log_tail())
         return res
@@ -127,7 +198,7 @@ class Bench:
             res["startup_s"] = round(wait_ready(proc, base + CHAT_PATH, body, self.args.startup_timeout), 3)
             time.sleep(0.2)
             res["rss_idle_kb"] = proc.rss_kb()
-            self.measure(res, proc, base, target.model)
+            self.measure(res, proc, base, target)
         except TargetFailed as e:
             res.update(status="failed", error=str(e), log_tail=proc.log_tail())
         finally:
@@ -149,6 +220,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--streams", type=int, default=300, help="sequential streamed requests per target")
     ap.add_argument("--stream-max-s", type=float, default=60.0, help="cap on the streaming phase")
     ap.add_argument("--chunks", type=int, default=20, help="SSE content events per mock stream")
+    ap.add_argument(
+        "--chunk-delay-ms",
+        type=float,
+        default=5.0,
+        help="chunk flushing sub-phase: the mock sends stream events this far apart (0 skips it)",
+    )
+    ap.add_argument("--delay-streams", type=int, default=30, help="streams in the chunk flushing sub-phase")
+    ap.add_argument(
+        "--memory-requests",
+        type=int,
+        default=100_000,
+        help=f"requests sent to {MEMORY_TARGET} after a warm-up, RSS compared before/after (0 skips)",
+    )
+    ap.add_argument("--memory-warmup", type=int, default=10_000, help="warm-up requests of the memory phase")
+    ap.add_argument(
+        "--memory-max-s", type=float, default=300.0, help="cap on each of the memory phase's two runs"
+    )
+    ap.add_argument(
+        "--litellm",
+        action="store_true",
+        help=f"afterwards, compare with LiteLLM through {litellm_cmp.HARNESS} (n/a if it or "
+        f"{litellm_cmp.LITELLM_BIN} is missing)",
+    )
+    ap.add_argument("--litellm-harness", type=Path, default=litellm_cmp.HARNESS, help=argparse.SUPPRESS)
+    ap.add_argument("--litellm-bin", type=Path, default=litellm_cmp.LITELLM_BIN, help=argparse.SUPPRESS)
     ap.add_argument("--startup-timeout", type=float, default=30.0)
     ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
@@ -234,7 +330,27 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             f"per target); upstream: aiohttp mock (tests/bench/mock_upstream.py)",
             f"Per target, started fresh: startup probe, {a.warmup_s:g}s warm-up at c={a.conns}, serial c=1 "
             f"for {a.serial_s:g}s, load c={a.conns} for {a.load_s:g}s, {a.streams} sequential streams "
-            f"(after {STREAM_WARMUP} warm-up, capped at {a.stream_max_s:g}s)",
+            f"(after {STREAM_WARMUP} warm-up, capped at {a.stream_max_s:g}s)"
+            + (
+                f", then {a.delay_streams} streams with events {a.chunk_delay_ms:g} ms apart at the mock "
+                "(direct and gateway-openai/-anthropic)"
+                if a.chunk_delay_ms > 0 and a.delay_streams > 0
+                else ""
+            ),
+            (
+                f"Memory phase ({MEMORY_TARGET}, after its other phases): {a.memory_warmup} warm-up "
+                f"requests, RSS, {a.memory_requests} more requests at c={a.conns}, RSS"
+                if a.memory_requests > 0
+                else "Memory phase skipped (--memory-requests 0)"
+            ),
+            "gateway-w1 / gateway-w2: the gateway-openai command with --workers 1 / --workers 2, warm-up and "
+            "load phase only; both pinned like every target"
+            + (
+                f" (to CPU {bench.target_cpu}: w2's supervisor and 2 workers share it)"
+                if bench.target_cpu is not None
+                else ""
+            )
+            + ", so CPU per request compares like with like (throughput is not the point)",
             "added = target - direct (the mock's OpenAI endpoint); for gateway-anthropic it includes the "
             "OpenAI <-> Anthropic translation",
             f"Wall time {wall_s:.0f}s; process logs in {bench.work}"
@@ -246,6 +362,36 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             f"--warmup {STREAM_WARMUP}",
         ],
     }
+
+
+def run_litellm(bench: Bench) -> dict[str, Any]:
+    a = bench.args
+    reason = litellm_cmp.missing(a.litellm_harness, a.litellm_bin)
+    if reason:
+        log(f"[litellm] n/a: {reason}")
+        return {"status": "n/a", "reason": reason}
+    log(f"[litellm] {a.litellm_harness} (direct, passthrough, litellm, gateway); this takes a few minutes")
+    durations = {
+        "--serial-s": str(max(1, round(a.serial_s))),
+        "--load-s": str(max(1, round(a.load_s))),
+        "--warmup-s": str(max(1, round(a.warmup_s))),
+        "--conns": str(a.conns),
+        "--chunks": str(a.chunks),
+        "--stream-n": str(a.streams),
+    }
+    res = litellm_cmp.run(
+        bench.sup,
+        bench.work,
+        a.python,
+        durations,
+        (bench.target_cpu, bench.load_cpu),
+        a.conns,
+        a.litellm_harness,
+        a.litellm_bin,
+    )
+    if res["status"] != "ok":
+        log(f"[litellm] {res['status']}: {res.get('reason')}")
+    return res
 
 
 def run_all(bench: Bench, results: list[dict[str, Any]]) -> None:
@@ -289,14 +435,18 @@ def main(argv: list[str] | None = None) -> int:
         log("note: wrk not found (or --no-wrk): using the built-in load generator tests/bench/load.py")
     upstream_port = free_port()
     gateway_yaml = work / "gateway.yaml"
-    gateway_yaml.write_text(gateway_config(upstream_port))
+    gateway_yaml.write_text(gateway_config(upstream_port, args.chunk_delay_ms))
     bench = Bench(args, Supervisor(work), tool, work, target_cpu, load_cpu, upstream_port, gateway_yaml)
     signal.signal(signal.SIGTERM, _sigterm)
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
+    litellm: dict[str, Any] | None = None
     interrupted = False
     try:
         run_all(bench, results)
+        bench.sup.stop_all()
+        if args.litellm:
+            litellm = run_litellm(bench)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: stopping every process")
@@ -304,28 +454,40 @@ def main(argv: list[str] | None = None) -> int:
         bench.sup.stop_all()
     if interrupted and not results:
         return 130
+    if litellm is None:
+        litellm = {"status": "n/a", "reason": "not requested (--litellm)"}
 
     ratios = derive(results)
     meta = {
         "started": started.strftime("%Y-%m-%d %H:%M:%S"),
         "chunks": args.chunks,
         "conns": args.conns,
+        "chunk_delay_ms": args.chunk_delay_ms,
+        "memory_requests": args.memory_requests,
+        "memory_warmup": args.memory_warmup,
         "interrupted": interrupted,
         "wall_s": round(time.perf_counter() - t0, 1),
         **describe(bench, tool, machine, time.perf_counter() - t0, interrupted),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
-    markdown = render(meta, results, ratios)
+    checks = evaluate(results, ratios, meta, litellm)
+    markdown = render(meta, results, ratios, checks, litellm if args.litellm else None)
     md_path = args.out_dir / f"bench-{stamp}.md"
     md_path.write_text(markdown)
     md_path.with_suffix(".json").write_text(
-        json.dumps({"meta": meta, "results": results, "ratios": ratios}, indent=2)
+        json.dumps(
+            {"meta": meta, "targets": checks, "results": results, "ratios": ratios, "litellm": litellm},
+            indent=2,
+        )
     )
     print(markdown, flush=True)
     log(f"wrote {md_path} and {md_path.with_suffix('.json')}")
     if interrupted:
         return 130
-    return 1 if any(r["status"] != "ok" for r in results) else 0
+    # FAIL rows are findings, not errors: only a target (or the requested LiteLLM run) that did not run
+    # through makes the exit code non-zero.
+    harness_failed = any(r["status"] != "ok" for r in results) or litellm.get("status") == "failed"
+    return 1 if harness_failed else 0
 
 
 if __name__ == "__main__":

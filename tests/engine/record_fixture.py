@@ -26,7 +26,13 @@ from gateway.engine.registry import build_registry
 from gateway.reload import RegistryHolder
 from tests.engine.replay_transport import ReplayTransport
 from tests.engine.sequential_ids import sequential_ids
-from tests.engine.test_dialect_fixtures import _fix_created, _routes, _stream_payloads, upstream_parts
+from tests.engine.test_dialect_fixtures import (
+    _fix_created,
+    _routes,
+    _stream_payloads,
+    upstream_headers,
+    upstream_parts,
+)
 
 
 async def record(path: Path) -> dict[str, Any]:
@@ -35,7 +41,7 @@ async def record(path: Path) -> dict[str, Any]:
     registry = build_registry(config_from_text(routes, "routes.yaml", {}))
     transport = ReplayTransport(
         status=case.get("upstream_status", 200),
-        headers=case.get("upstream_headers", {}),
+        headers=upstream_headers(case),
         parts=upstream_parts(case),
     )
     app = create_app(RegistryHolder("routes.yaml", registry), transports={"http": transport})

@@ -51,6 +51,13 @@ def _routes(dialect: str, upstream_model: str, provider_extra: dict[str, Any] | 
     return yaml.safe_dump(routes)
 
 
+def upstream_headers(case: dict[str, Any]) -> dict[str, str]:
+    """The recorded reply's headers; a streamed request's reply is an event stream unless stated."""
+    streamed = case["client_request"].get("stream") is True and case.get("upstream_status", 200) < 300
+    default = "text/event-stream" if streamed else "application/json"
+    return {"Content-Type": default, **(case.get("upstream_headers") or {})}
+
+
 def upstream_parts(case: dict[str, Any]) -> list[bytes]:
     """The recorded upstream reply as bytes, cut into small pieces to exercise split framing."""
     if "upstream_stream" in case:  # raw text: SSE, or any body
@@ -121,7 +128,7 @@ async def test_fixture_case(case_path: Path, aiohttp_client: Any) -> None:
     registry = build_registry(config_from_text(routes, "routes.yaml", {}))
     transport = ReplayTransport(
         status=case.get("upstream_status", 200),
-        headers=case.get("upstream_headers", {}),
+        headers=upstream_headers(case),
         parts=upstream_parts(case),
     )
     app = create_app(RegistryHolder("routes.yaml", registry), transports={"http": transport})

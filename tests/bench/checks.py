@@ -1,0 +1,199 @@
+"""The issue's performance targets, checked against one run's figures: PASS, FAIL or n/a (not measured)."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+Result = dict[str, Any]
+Row = dict[str, Any]
+
+GATEWAYS = ("gateway-openai", "gateway-anthropic")
+MEMORY_TARGET = "gateway-openai"  # the target the --memory-requests phase runs against
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _phase(res: Result | None, phase: str, key: str) -> float | None:
+    if res is None or res.get("status") != "ok":
+        return None
+    return _num((res.get(phase) or {}).get(key))
+
+
+def _row(figure: str, target: str, value: float | None, ok: Callable[[float], bool], shown: str) -> Row:
+    """ok(value) decides PASS / FAIL; no value is n/a."""
+    status = "n/a" if value is None else ("PASS" if ok(value) else "FAIL")
+    return {
+        "figure": figure,
+        "measured": shown if value is not None else "not measured",
+        "target": target,
+        "status": status,
+        "value": value,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f} ms"
+
+
+def _mb(kb: float | None) -> str:
+    return "-" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def evaluate(
+    results: list[Result], ratios: dict[str, Any], meta: dict[str, Any], litellm: dict[str, Any] | None
+) -> list[Row]:
+    """One row per target figure. `results` carry res["added"] (report.derive) and `ratios` the
+    gateway/passthrough ratios; meta: chunks, chunk_delay_ms, memory_requests, memory_warmup."""
+    by = {r["target"]: r for r in results}
+    pt = by.get("passthrough")
+    pt_rps = _phase(pt, "load", "rps")
+    pt_added = (pt or {}).get("added") or {}
+    rows: list[Row] = []
+
+    # 1. throughput at c=32
+    for name, floor in (("gateway-openai", 0.8), ("gateway-anthropic", 0.6)):
+        value = (ratios.get(name) or {}).get("rps")
+        rps = _phase(by.get(name), "load", "rps")
+        shown = f"{value:.2f} ({rps:.0f} / {pt_rps:.0f} rps)" if value is not None and rps and pt_rps else ""
+        rows.append(
+            _row(
+                f"rps c={meta['conns']}, {name} / passthrough",
+                f">= {floor}",
+                value,
+                partial(operator.le, floor),
+                shown,
+            )
+        )
+
+    # 2. serial added latency vs the passthrough's
+    for key, pct, ceiling in (("p50", "added_p50", 1.5), ("p99", "added_p99", 2.0)):
+        for name in GATEWAYS:
+            value = (ratios.get(name) or {}).get(pct)
+            added = ((by.get(name) or {}).get("added") or {}).get(f"{key}_ms")
+            shown = (
+                f"{value:.2f} ({_ms(added)} / {_ms(pt_added.get(f'{key}_ms'))})" if value is not None else ""
+            )
+            rows.append(
+                _row(
+                    f"added {key} c=1, {name} / passthrough",
+                    f"<= {ceiling}",
+                    value,
+                    partial(operator.ge, ceiling),
+                    shown,
+                )
+            )
+
+    # 3. streaming: added TTFB, added total, chunks relayed as they arrive
+    for name in GATEWAYS:
+        value = ((by.get(name) or {}).get("added") or {}).get("ttfb_p50_ms")
+        rows.append(
+            _row(
+                f"stream TTFB p50 added vs direct, {name}", "<= 0.5 ms", value, lambda v: v <= 0.5, _ms(value)
+            )
+        )
+    for name in GATEWAYS:
+        value = ((by.get(name) or {}).get("added") or {}).get("total_p50_ms")
+        rows.append(
+            _row(
+                f"{meta['chunks']}-chunk stream total p50 added vs direct, {name}",
+                "<= 1 ms",
+                value,
+                lambda v: v <= 1.0,
+                _ms(value),
+            )
+        )
+    delay = meta.get("chunk_delay_ms") or 0
+    for name in GATEWAYS:
+        res = by.get(name)
+        ttfb, total = _phase(res, "stream_delay", "ttfb_p50_ms"), _phase(res, "stream_delay", "total_p50_ms")
+        ratio = None if ttfb is None or not total else round(ttfb / total, 4)
+        shown = f"TTFB {ttfb:.2f} / total {total:.1f} ms = {ratio:.3f}" if ratio is not None else ""
+        rows.append(
+            _row(
+                f"chunks flushed as they arrive ({delay:g} ms apart), {name}: TTFB p50 / total p50",
+                "< 0.25 (not buffered)",
+                ratio,
+                lambda v: v < 0.25,
+                shown,
+            )
+        )
+
+    # 4. memory
+    for name in GATEWAYS:
+        kb = (
+            _num((by.get(name) or {}).get("rss_idle_kb"))
+            if (by.get(name) or {}).get("status") == "ok"
+            else None
+        )
+        rows.append(
+            _row(f"RSS idle after startup, {name}", "<= 60 MB", kb, lambda v: v <= 60 * 1024, _mb(kb))
+        )
+    mem = (by.get(MEMORY_TARGET) or {}).get("memory") or {}
+    growth = _num(mem.get("growth_kb"))
+    done = (mem.get("run") or {}).get("requests")
+    shown = (
+        f"{_mb(mem.get('rss_after_warmup_kb'))} after {mem.get('warmup', {}).get('requests')} warm-up -> "
+        f"{_mb(mem.get('rss_after_kb'))} after {done} more ({growth / 1024:+.1f} MB)"
+        if growth is not None
+        else ""
+    )
+    rows.append(
+        _row(
+            f"RSS growth over {meta['memory_requests']} requests (c={meta['conns']}), {MEMORY_TARGET}",
+            "<= 5 MB",
+            growth if mem.get("complete") else None,
+            lambda v: v <= 5 * 1024,
+            shown,
+        )
+    )
+
+    # 5. startup
+    for name in GATEWAYS:
+        res = by.get(name) or {}
+        value = _num(res.get("startup_s")) if res.get("status") == "ok" else None
+        rows.append(
+            _row(
+                f"startup to first served request, {name}",
+                "<= 1 s",
+                value,
+                lambda v: v <= 1.0,
+                "" if value is None else f"{value:.2f} s",
+            )
+        )
+
+    # 6. CPU per request, --workers 2 vs --workers 1
+    w1 = _phase(by.get("gateway-w1"), "load", "cpu_us_per_req")
+    w2 = _phase(by.get("gateway-w2"), "load", "cpu_us_per_req")
+    ratio = None if w1 is None or w2 is None or w1 <= 0 else round(w2 / w1, 3)
+    rows.append(
+        _row(
+            "CPU time per request (tree user+sys), --workers 2 / --workers 1",
+            "within 10% (0.90-1.10)",
+            ratio,
+            lambda v: 0.9 <= v <= 1.1,
+            f"{ratio:.3f} ({w2:.0f} / {w1:.0f} us)" if ratio is not None and w1 and w2 else "",
+        )
+    )
+
+    # 7. LiteLLM
+    lite = litellm or {}
+    value = _num(lite.get("ratio"))
+    rows.append(
+        _row(
+            f"rps c={meta['conns']}, gateway / LiteLLM (../shared/bench/run.py, same run)",
+            ">= 30",
+            value,
+            lambda v: v >= 30,
+            f"{value:.1f} ({lite.get('gateway_rps'):.0f} / {lite.get('litellm_rps'):.1f} rps)"
+            if value is not None
+            else "",
+        )
+    )
+    if value is None and lite.get("reason"):
+        rows[-1]["measured"] = f"n/a: {lite['reason']}"
+    return rows
