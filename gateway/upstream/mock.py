@@ -25,6 +25,8 @@ _SSE = {"Content-Type": "text/event-stream"}
 
 
 class MockReply:
+    """A reply held in memory: the built-in mock's, and any test's recorded upstream reply."""
+
     __slots__ = ("_parts", "headers", "status")
 
     def __init__(self, status: int, headers: Mapping[str, str], parts: list[bytes]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway import json_codec
 from gateway.engine.registry import Target
+from gateway.upstream.mock import MockReply
 
 
 @dataclass
@@ -16,23 +17,6 @@ class Sent:
     url: str
     headers: Mapping[str, str]
     body: Any
-
-
-class ReplayReply:
-    def __init__(self, status: int, headers: Mapping[str, str], parts: list[bytes]) -> None:
-        self.status = status
-        self.headers = headers
-        self._parts = parts
-
-    async def read(self) -> bytes:
-        return b"".join(self._parts)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for part in self._parts:
-            yield part
-
-    def abort(self) -> None:
-        self._parts = []
 
 
 @dataclass
@@ -43,6 +27,6 @@ class ReplayTransport:
     sent: list[Sent] = field(default_factory=list)
 
     @asynccontextmanager
-    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[ReplayReply]:
+    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[MockReply]:
         self.sent.append(Sent(url, target.provider.headers, json_codec.loads(body)))
-        yield ReplayReply(self.status, self.headers, self.parts)
+        yield MockReply(self.status, self.headers, self.parts)
