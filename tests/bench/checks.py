@@ -170,13 +170,23 @@ def evaluate(
     w1 = _phase(by.get("gateway-w1"), "load", "cpu_us_per_req")
     w2 = _phase(by.get("gateway-w2"), "load", "cpu_us_per_req")
     ratio = None if w1 is None or w2 is None or w1 <= 0 else round(w2 / w1, 3)
+    shown = ""
+    if ratio is not None and w1 and w2:
+        shown = f"{ratio:.3f} ({w2:.0f} / {w1:.0f} us)"
+        per_round = [
+            f"{n[-2:]} " + ", ".join(f"{r.get('cpu_us_per_req') or 0:.0f}" for r in by[n].get("rounds") or [])
+            for n in ("gateway-w1", "gateway-w2")
+            if len(by[n].get("rounds") or []) > 1
+        ]
+        if per_round:
+            shown += f"; per round {'; '.join(per_round)} us"
     rows.append(
         _row(
-            "CPU time per request (tree user+sys), --workers 2 / --workers 1",
+            "CPU time per request (tree user+sys, c=32 load), --workers 2 / --workers 1",
             "within 10% (0.90-1.10)",
             ratio,
             lambda v: 0.9 <= v <= 1.1,
-            f"{ratio:.3f} ({w2:.0f} / {w1:.0f} us)" if ratio is not None and w1 and w2 else "",
+            shown,
         )
     )
 

@@ -210,7 +210,14 @@ def render(
     out += ["## Process", ""]
     out += [
         f"CPU = user + system time of the target's process tree (/proc/<pid>/stat utime + stime, summed over "
-        f"the tree's processes) during the c={meta['conns']} load phase, per request served.",
+        f"the tree's processes) during the c={meta['conns']} load phase, per request served."
+        + (
+            f" {', '.join(r['target'] for r in ok if r.get('rounds'))}: totals over "
+            f"{max(len(r['rounds']) for r in ok if r.get('rounds'))} rounds (each a fresh process), startup "
+            "= the slowest round."
+            if any(r.get("rounds") for r in ok)
+            else ""
+        ),
         "",
     ]
     out += _table(

@@ -245,6 +245,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--litellm-harness", type=Path, default=litellm_cmp.HARNESS, help=argparse.SUPPRESS)
     ap.add_argument("--litellm-bin", type=Path, default=litellm_cmp.LITELLM_BIN, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--cpu-rounds",
+        type=int,
+        default=2,
+        help="gateway-w1 / gateway-w2 are each started and load-tested this many times (w1 w2 w2 w1 ...); "
+        "their CPU per request is the total over the rounds",
+    )
     ap.add_argument("--startup-timeout", type=float, default=30.0)
     ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
@@ -257,6 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
         ap.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    if args.cpu_rounds < 1:
+        ap.error("--cpu-rounds must be >= 1")
     args.target_names = ["direct"] + [n for n in dict.fromkeys(names) if n != "direct"]
     return args
 
@@ -344,7 +353,8 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
                 else "Memory phase skipped (--memory-requests 0)"
             ),
             "gateway-w1 / gateway-w2: the gateway-openai command with --workers 1 / --workers 2, warm-up and "
-            "load phase only; both pinned like every target"
+            f"load phase only, {a.cpu_rounds} rounds each (fresh processes, order w1 w2 w2 w1 ...; figures "
+            "summed over the rounds); both pinned like every target"
             + (
                 f" (to CPU {bench.target_cpu}: w2's supervisor and 2 workers share it)"
                 if bench.target_cpu is not None
@@ -404,18 +414,79 @@ def run_all(bench: Bench, results: list[dict[str, Any]]) -> None:
         mock_startup = wait_ready(mock, f"http://127.0.0.1:{port}{CHAT_PATH}", body, 30)
     except TargetFailed as e:
         raise SystemExit(f"error: the mock upstream did not start: {e}\n{mock.log_tail()}") from None
-    for name in a.target_names:
-        if not mock.alive():
-            log("error: the mock upstream died; stopping the run")
-            break
-        log(f"[{name}] {TARGETS[name].about}")
-        if name == "direct":
-            res = bench.run_direct(mock, round(mock_startup, 3), mock.rss_kb())
-        else:
-            res = bench.run_target(TARGETS[name])
-        if res["status"] != "ok":
-            log(f"[{name}] FAILED: {res['error']}")
-        results.append(res)
+    # The load-only targets (gateway-w1/-w2) run last, --cpu-rounds times each, fresh every time, in ABBA
+    # order (w1 w2 w2 w1 ...) so that a drift of the machine's speed hits both alike.
+    cpu_pair = [n for n in a.target_names if TARGETS[n].load_only]
+    order = [(n, 0) for n in a.target_names if n not in cpu_pair]
+    for rnd in range(max(a.cpu_rounds, 1)):
+        order += [(n, rnd) for n in (cpu_pair if rnd % 2 == 0 else cpu_pair[::-1])]
+    rounds: dict[str, list[dict[str, Any]]] = {n: [] for n in cpu_pair}
+    try:
+        for name, rnd in order:
+            if not mock.alive():
+                log("error: the mock upstream died; stopping the run")
+                break
+            label = f" (round {rnd + 1}/{a.cpu_rounds})" if name in rounds and a.cpu_rounds > 1 else ""
+            log(f"[{name}] {TARGETS[name].about}{label}")
+            if name == "direct":
+                res = bench.run_direct(mock, round(mock_startup, 3), mock.rss_kb())
+            else:
+                res = bench.run_target(TARGETS[name])
+            if res["status"] != "ok":
+                log(f"[{name}] FAILED: {res['error']}")
+            if name in rounds:
+                rounds[name].append(res)
+            else:
+                results.append(res)
+    finally:  # also on KeyboardInterrupt: the rounds done so far
+        results += [merge_rounds(runs) for runs in rounds.values() if runs]
+
+
+def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from a load-only target's rounds: requests, seconds and CPU time summed (so the CPU per
+    request is total CPU / total requests), latency percentiles averaged, per-round figures kept."""
+    failed = [r for r in runs if r["status"] != "ok"]
+    if failed:
+        return failed[0]
+    res = dict(runs[0])
+    loads = [r["load"] for r in runs]
+    requests, seconds = sum(ld["requests"] for ld in loads), sum(ld["seconds"] for ld in loads)
+    cpu_s = sum(ld["cpu_s"] for ld in loads)
+    load = {
+        "tool": loads[0].get("tool"),
+        "conns": loads[0].get("conns"),
+        "rounds": len(loads),
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "rps": round(requests / seconds, 1) if seconds else 0.0,
+        "errors": sum(ld.get("errors") or 0 for ld in loads),
+        "cpu_s": round(cpu_s, 3),
+        "cpu_us_per_req": round(cpu_s / requests * 1e6, 1) if requests else None,
+        "procs": max(ld.get("procs", 0) for ld in loads),
+    }
+    for key in ("p50_ms", "p99_ms"):
+        values = [ld[key] for ld in loads if isinstance(ld.get(key), int | float)]
+        load[key] = round(sum(values) / len(values), 4) if values else None
+    res["load"] = load
+    res["rounds"] = [
+        {
+            "pid": r.get("pid"),
+            "startup_s": r.get("startup_s"),
+            "rss_idle_kb": r.get("rss_idle_kb"),
+            **{
+                k: r["load"].get(k)
+                for k in ("requests", "seconds", "rps", "cpu_s", "cpu_us_per_req", "procs")
+            },
+        }
+        for r in runs
+    ]
+    res["startup_s"] = max(r.get("startup_s") or 0 for r in runs)
+    res["rss_after_kb"] = runs[-1].get("rss_after_kb")
+    res["warnings"] = [w for r in runs for w in r.get("warnings", [])]
+    for r in runs:
+        if r["load"].get("cpu_warning"):
+            res["warnings"].append(f"pid {r.get('pid')}: {r['load']['cpu_warning']}")
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
