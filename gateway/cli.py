@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
         uvloop.install()
     asyncio.run(serve(holder, host, port, reuse_port=args.reuse_port))
+    # drained and stopped: a late second SIGTERM must not turn the clean exit into a kill
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 
@@ -171,6 +173,8 @@ async def serve(holder: RegistryHolder, host: str, port: int, reuse_port: bool =
         # stop accepting, close idle connections, let in-flight requests finish (up to the drain
         # deadline), then close the upstream pool
         app[READINESS].draining = True
-        log.info("draining", deadline_s=limits.drain_timeout)
+        for listening in list(runner.sites):  # no new connections from here on...
+            await listening.stop()
+        log.info("draining", deadline_s=limits.drain_timeout)  # ...which this event promises
         await runner.cleanup()
         log.info("stopped")
