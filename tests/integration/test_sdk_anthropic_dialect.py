@@ -33,25 +33,14 @@ from tests.support.fake_upstreams import (
 from tests.support.gates import Gate
 from tests.support.openai_spec import CHAT, COMPLETION, assert_error_body, assert_valid, assert_valid_stream
 from tests.support.routes import ANTHROPIC_ALIAS, ANTHROPIC_KEY, ANTHROPIC_UPSTREAM_MODEL, CLIENT_KEY
+from tests.support.sdk_payloads import PNG_B64, TIME_PARAMS, TIME_TOOL, WEATHER_PARAMS, WEATHER_TOOL
 
 USER = {"role": "user", "content": "Say hello"}
 USER_BLOCKS = {"role": "user", "content": [{"type": "text", "text": "Say hello"}]}
-WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TIME_PARAMS = {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": WEATHER_PARAMS,
-    },
-}
-TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": TIME_PARAMS}}
 TWO_TOOL_USES = [
     tool_use_block("toolu_01A", "get_weather", {"city": "Paris"}),
     tool_use_block("toolu_01B", "get_time", {"tz": "Europe/Paris"}),
 ]
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 def assert_anthropic_headers(headers: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -39,7 +39,8 @@ from tests.support.fake_upstreams import Part, Reply, rechunk
 from tests.support.gates import Gate
 from tests.support.openai_spec import COMPLETION, assert_error_body, assert_valid_stream
 from tests.support.routes import CLIENT_KEY
-from tests.support.sdk_harness import checked_async_client, checked_client, raw_http, running_gateway
+from tests.support.sdk_harness import fake_fixtures, running_gateway, sdk_fixtures
+from tests.support.sdk_payloads import PNG_B64, TIME_PARAMS, TIME_TOOL, WEATHER_PARAMS, WEATHER_TOOL
 
 # ---- credentials the fake knows, and the providers that use them -----------------------------------
 
@@ -66,17 +67,6 @@ TITAN_ID = "amazon.titan-embed-text-v2:0"
 
 USER = {"role": "user", "content": "Say hello"}
 USER_BLOCKS = {"role": "user", "content": [{"text": "Say hello"}]}
-WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TIME_PARAMS = {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": WEATHER_PARAMS,
-    },
-}
-TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": TIME_PARAMS}}
 WEATHER_SPEC = {
     "toolSpec": {
         "name": "get_weather",
@@ -89,7 +79,6 @@ TWO_TOOL_USES = [
     tool_use_block("tooluse_W1", "get_weather", {"city": "Paris"}),
     tool_use_block("tooluse_T2", "get_time", {"tz": "Europe/Paris"}),
 ]
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 def _routes(fake_url: str) -> dict[str, Any]:
@@ -128,25 +117,16 @@ def _routes(fake_url: str) -> dict[str, Any]:
 # ---- fixtures (this module's own: a gateway whose providers all point at FakeBedrock) -----------------
 
 
-@pytest.fixture(scope="module")
-def fake_bedrock() -> Iterator[FakeBedrock]:
+def _make_fake_bedrock() -> FakeBedrock:
     keys = {
         SESSION_KEY_ID: AwsKey(SESSION_SECRET, SESSION_TOKEN),
         LONG_KEY_ID: AwsKey(LONG_SECRET),
         WRONG_KEY_ID: AwsKey("the-secret-the-gateway-does-not-have"),
     }
-    fake = FakeBedrock(keys, api_keys=[API_KEY]).serve()
-    try:
-        yield fake
-    finally:
-        fake.close()
+    return FakeBedrock(keys, api_keys=[API_KEY])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_bedrock(fake_bedrock: FakeBedrock) -> Iterator[None]:
-    fake_bedrock.reset()
-    yield
-    fake_bedrock.reset()
+fake_bedrock, _fresh_fake_bedrock = fake_fixtures("fake_bedrock", _make_fake_bedrock)
 
 
 @pytest.fixture(scope="module")
@@ -156,23 +136,7 @@ def bedrock_gateway(tmp_path_factory: pytest.TempPathFactory, fake_bedrock: Fake
         yield url
 
 
-@pytest.fixture
-def client(bedrock_gateway: str) -> Iterator[openai.OpenAI]:
-    """The sync SDK; every body the gateway sent it is checked against the OpenAI spec afterwards."""
-    with checked_client(bedrock_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def async_client(bedrock_gateway: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with checked_async_client(bedrock_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def http(bedrock_gateway: str) -> AsyncIterator[aiohttp.ClientSession]:
-    async with raw_http(bedrock_gateway) as session:
-        yield session
+client, async_client, http = sdk_fixtures("bedrock_gateway")
 
 
 def assert_signed(fake: FakeBedrock, *, key: str, region: str, session_token: bool) -> None:

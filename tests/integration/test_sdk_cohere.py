@@ -5,7 +5,7 @@ against Cohere's wire format, and every body the client gets against the OpenAI 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -29,7 +29,8 @@ from tests.support.fake_cohere import (
 from tests.support.fake_upstreams import ABORT, json_reply
 from tests.support.openai_spec import COMPLETION, assert_error_body, assert_valid_stream
 from tests.support.routes import CLIENT_KEY
-from tests.support.sdk_harness import checked_async_client, checked_client, raw_http, running_gateway
+from tests.support.sdk_harness import fake_fixtures, running_gateway, sdk_fixtures
+from tests.support.sdk_payloads import PNG_B64
 
 COHERE_KEY = "co-upstream-test-key"
 ALIAS = "command-test"
@@ -49,27 +50,13 @@ TWO_CALLS = [
     cohere_tool_call("get_weather_k3a9", "get_weather", '{"city": "Paris"}'),
     cohere_tool_call("get_time_p2b1", "get_time", '{"tz": "Europe/Paris"}'),
 ]
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PNG_DATA_URL = f"data:image/png;base64,{PNG_B64}"
 
 
 # ---- fixtures: this module's own gateway and fake ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fake_cohere() -> Iterator[FakeCohere]:
-    fake = FakeCohere().serve()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(fake_cohere: FakeCohere) -> Iterator[None]:
-    fake_cohere.reset()
-    yield
-    fake_cohere.reset()
+fake_cohere, _fresh_fake_cohere = fake_fixtures("fake_cohere", FakeCohere)
 
 
 @pytest.fixture(scope="module")
@@ -88,22 +75,7 @@ def cohere_gateway(tmp_path_factory: pytest.TempPathFactory, fake_cohere: FakeCo
         yield url
 
 
-@pytest.fixture
-def client(cohere_gateway: str) -> Iterator[openai.OpenAI]:
-    with checked_client(cohere_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def async_client(cohere_gateway: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with checked_async_client(cohere_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def http(cohere_gateway: str) -> AsyncIterator[aiohttp.ClientSession]:
-    async with raw_http(cohere_gateway) as session:
-        yield session
+client, async_client, http = sdk_fixtures("cohere_gateway")
 
 
 def assert_cohere_headers(headers: dict[str, str]) -> None:

@@ -8,17 +8,14 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import httpx2
 import openai
 import pydantic
 import pytest
 
-from gateway.app import create_app
-from gateway.reload import RegistryHolder
 from tests.support.fake_gemini import (
     GEMINI_MODEL_VERSION,
     FakeGemini,
@@ -41,9 +38,9 @@ from tests.support.openai_spec import (
     assert_valid,
     assert_valid_stream,
 )
-from tests.support.routes import CLIENT_KEY, write_routes
-from tests.support.servers import ServerThread
-from tests.support.spec_transport import AsyncRecordingTransport, RecordingTransport, check_all
+from tests.support.routes import CLIENT_KEY
+from tests.support.sdk_harness import fake_fixtures, running_gateway, sdk_fixtures
+from tests.support.sdk_payloads import PNG_B64, TIME_PARAMS, TIME_TOOL, WEATHER_PARAMS, WEATHER_TOOL
 
 GEMINI_KEY = "AIza-upstream-test-key"
 GEMINI_ALIAS = "gemini-test"
@@ -57,38 +54,13 @@ EMBED_PATH = f"/v1beta/models/{EMBED_UPSTREAM_MODEL}:batchEmbedContents"
 
 USER = {"role": "user", "content": "Say hello"}
 USER_CONTENT = {"role": "user", "parts": [{"text": "Say hello"}]}
-WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-TIME_PARAMS = {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": WEATHER_PARAMS,
-    },
-}
-TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": TIME_PARAMS}}
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 SIGNATURE = "CiQBjz1rX+signature/with+base64=="
 
 
 # ---- fixtures: a fake Gemini and a gateway routing to it -------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fake_gemini() -> Iterator[FakeGemini]:
-    fake = FakeGemini().serve()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_gemini(fake_gemini: FakeGemini) -> Iterator[None]:
-    fake_gemini.reset()
-    yield
-    fake_gemini.reset()
+fake_gemini, _fresh_fake_gemini = fake_fixtures("fake_gemini", FakeGemini)
 
 
 @pytest.fixture(scope="module")
@@ -111,55 +83,12 @@ def gemini_gateway(tmp_path_factory: pytest.TempPathFactory, fake_gemini: FakeGe
             EMBED_ALIAS: [{"provider": "gemini-fake", "model": EMBED_UPSTREAM_MODEL}],
         },
     }
-    path = write_routes(tmp_path_factory.mktemp("gemini") / "routes.yaml", config)
-    holder = RegistryHolder.load(str(path))
-    server = ServerThread(
-        lambda: create_app(holder), name="gateway-gemini", handler_cancellation=True
-    ).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    path = tmp_path_factory.mktemp("gemini") / "routes.yaml"
+    with running_gateway(path, config, name="gateway-gemini") as url:
+        yield url
 
 
-@pytest.fixture
-def client(gemini_gateway: str) -> Iterator[openai.OpenAI]:
-    """The sync SDK; afterwards every body it received is checked against the OpenAI spec."""
-    transport = RecordingTransport()
-    with openai.OpenAI(
-        base_url=f"{gemini_gateway}/v1",
-        api_key=CLIENT_KEY,
-        max_retries=0,
-        timeout=15.0,
-        http_client=httpx2.Client(transport=transport),
-    ) as sdk:
-        yield sdk
-    check_all(transport.exchanges)
-
-
-@pytest.fixture
-async def async_client(gemini_gateway: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    transport = AsyncRecordingTransport()
-    async with openai.AsyncOpenAI(
-        base_url=f"{gemini_gateway}/v1",
-        api_key=CLIENT_KEY,
-        max_retries=0,
-        timeout=15.0,
-        http_client=httpx2.AsyncClient(transport=transport),
-    ) as sdk:
-        yield sdk
-    check_all(transport.exchanges)
-
-
-@pytest.fixture
-async def http(gemini_gateway: str) -> AsyncIterator[aiohttp.ClientSession]:
-    """Raw HTTP for SSE bytes (base URL: the gateway)."""
-    async with aiohttp.ClientSession(
-        base_url=gemini_gateway,
-        timeout=aiohttp.ClientTimeout(total=15.0),
-        headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-    ) as session:
-        yield session
+client, async_client, http = sdk_fixtures("gemini_gateway")
 
 
 def assert_gemini_headers(headers: dict[str, str]) -> None:

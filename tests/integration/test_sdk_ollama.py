@@ -6,7 +6,7 @@ OpenAI-compatible /v1 is served by the `openai` dialect (last test, against Fake
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -29,7 +29,8 @@ from tests.support.fake_ollama import (
 from tests.support.fake_upstreams import ABORT, FakeOpenAI, Reply, json_reply
 from tests.support.openai_spec import COMPLETION, assert_error_body, assert_valid_stream
 from tests.support.routes import CLIENT_KEY
-from tests.support.sdk_harness import checked_async_client, checked_client, raw_http, running_gateway
+from tests.support.sdk_harness import fake_fixtures, running_gateway, sdk_fixtures
+from tests.support.sdk_payloads import PNG_B64
 
 ALIAS = "llama-local"
 CLOUD_ALIAS = "llama-cloud"
@@ -45,26 +46,12 @@ WEATHER_TOOL = {
     "function": {"name": "get_weather", "description": "Current weather", "parameters": WEATHER_PARAMS},
 }
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 # ---- fixtures: this module's own gateway and fake ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fake_ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama().serve()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(fake_ollama: FakeOllama) -> Iterator[None]:
-    fake_ollama.reset()
-    yield
-    fake_ollama.reset()
+fake_ollama, _fresh_fake_ollama = fake_fixtures("fake_ollama", FakeOllama)
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +77,7 @@ def ollama_gateway(
         yield url
 
 
-@pytest.fixture
-def client(ollama_gateway: str) -> Iterator[openai.OpenAI]:
-    with checked_client(ollama_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def async_client(ollama_gateway: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with checked_async_client(ollama_gateway) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def http(ollama_gateway: str) -> AsyncIterator[aiohttp.ClientSession]:
-    async with raw_http(ollama_gateway) as session:
-        yield session
+client, async_client, http = sdk_fixtures("ollama_gateway")
 
 
 def assert_no_client_key(headers: dict[str, str]) -> None:

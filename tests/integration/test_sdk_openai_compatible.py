@@ -7,15 +7,12 @@ reference; every body and stream chunk the SDK gets is checked against the OpenA
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import openai
 import pytest
 
-from gateway.app import create_app
-from gateway.reload import RegistryHolder
 from tests.support.fake_openai_compatible import (
     ANSWER,
     AZURE,
@@ -40,9 +37,8 @@ from tests.support.fake_openai_compatible import (
 )
 from tests.support.fake_upstreams import Recorded, Reply, json_reply, sse_reply
 from tests.support.openai_spec import assert_error_body
-from tests.support.routes import CLIENT_KEY, write_routes
-from tests.support.servers import ServerThread
-from tests.support.spec_transport import AsyncRecordingTransport, RecordingTransport, check_all
+from tests.support.routes import CLIENT_KEY
+from tests.support.sdk_harness import fake_fixtures, running_gateway, sdk_fixtures
 
 API_VERSION = "2025-01-01-preview"
 UPSTREAM_MODEL = {
@@ -91,20 +87,7 @@ def embed_alias(flavour: str) -> str:
 # ---- fixtures ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def compat() -> Iterator[FakeCompatible]:
-    fake = FakeCompatible().serve()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compat(compat: FakeCompatible) -> Iterator[None]:
-    compat.reset()
-    yield
-    compat.reset()
+compat, _fresh_compat = fake_fixtures("compat", FakeCompatible)
 
 
 @pytest.fixture(scope="module")
@@ -124,43 +107,12 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory, compat: FakeCompatible
         if flavour in EMBED_MODEL:
             models[embed_alias(flavour)] = [{"provider": flavour, "model": EMBED_MODEL[flavour]}]
     config = {"log": {"level": "warning", "format": "json"}, "providers": providers, "models": models}
-    path = write_routes(tmp_path_factory.mktemp("compatible") / "routes.yaml", config)
-    holder = RegistryHolder.load(str(path))
-    server = ServerThread(lambda: create_app(holder), name="gateway-compatible", handler_cancellation=True)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    path = tmp_path_factory.mktemp("compatible") / "routes.yaml"
+    with running_gateway(path, config, name="gateway-compatible") as url:
+        yield url
 
 
-@pytest.fixture
-def client(gateway_url: str) -> Iterator[openai.OpenAI]:
-    """The sync SDK; afterwards every body it received is checked against the OpenAI spec."""
-    transport = RecordingTransport()
-    with openai.OpenAI(
-        base_url=f"{gateway_url}/v1",
-        api_key=CLIENT_KEY,
-        max_retries=0,
-        timeout=15.0,
-        http_client=httpx2.Client(transport=transport),
-    ) as sdk:
-        yield sdk
-    check_all(transport.exchanges)
-
-
-@pytest.fixture
-async def async_client(gateway_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    transport = AsyncRecordingTransport()
-    async with openai.AsyncOpenAI(
-        base_url=f"{gateway_url}/v1",
-        api_key=CLIENT_KEY,
-        max_retries=0,
-        timeout=15.0,
-        http_client=httpx2.AsyncClient(transport=transport),
-    ) as sdk:
-        yield sdk
-    check_all(transport.exchanges)
+client, async_client, http = sdk_fixtures("gateway_url")
 
 
 # ---- what the fake must have received ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ the OpenAI spec when the client is closed (whatever the test itself asserted).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import httpx2
 import openai
+import pytest
 
 from gateway.app import create_app
 from gateway.reload import RegistryHolder
@@ -26,11 +27,11 @@ SDK_TIMEOUT = 15.0
 
 
 @contextmanager
-def running_gateway(path: Path, config: dict[str, Any]) -> Iterator[str]:
+def running_gateway(path: Path, config: dict[str, Any], *, name: str = "gateway") -> Iterator[str]:
     """The gateway serving `config` (written to `path`); yields its base URL (http://127.0.0.1:PORT)."""
     write_routes(path, config)
     holder = RegistryHolder.load(str(path))
-    server = ServerThread(lambda: create_app(holder), name="gateway", handler_cancellation=True).start()
+    server = ServerThread(lambda: create_app(holder), name=name, handler_cancellation=True).start()
     try:
         yield server.url
     finally:
@@ -74,3 +75,48 @@ async def raw_http(gateway_url: str) -> AsyncIterator[aiohttp.ClientSession]:
         headers={"Authorization": f"Bearer {CLIENT_KEY}"},
     ) as session:
         yield session
+
+
+def fake_fixtures(name: str, make: Callable[[], Any]) -> tuple[Any, Any]:
+    """A module-scoped fixture `name` serving the fake `make()` builds, and an autouse fixture that resets
+    it before and after every test. Assign both at module level:
+    `fake_x, _fresh_fake_x = fake_fixtures("fake_x", FakeX)`."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fake() -> Iterator[Any]:
+        served = make().serve()
+        try:
+            yield served
+        finally:
+            served.close()
+
+    @pytest.fixture(autouse=True, name=f"_fresh_{name}")
+    def fresh(request: pytest.FixtureRequest) -> Iterator[None]:
+        served = request.getfixturevalue(name)
+        served.reset()
+        yield
+        served.reset()
+
+    return fake, fresh
+
+
+def sdk_fixtures(gateway: str) -> tuple[Any, Any, Any]:
+    """The `client`, `async_client` (spec-checked, see above) and `http` fixtures for the gateway URL the
+    fixture named `gateway` yields. Assign all three at module level: `client, async_client, http = ...`."""
+
+    @pytest.fixture(name="client")
+    def client(request: pytest.FixtureRequest) -> Iterator[openai.OpenAI]:
+        with checked_client(request.getfixturevalue(gateway)) as sdk:
+            yield sdk
+
+    @pytest.fixture(name="async_client")
+    async def async_client(request: pytest.FixtureRequest) -> AsyncIterator[openai.AsyncOpenAI]:
+        async with checked_async_client(request.getfixturevalue(gateway)) as sdk:
+            yield sdk
+
+    @pytest.fixture(name="http")
+    async def http(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
+        async with raw_http(request.getfixturevalue(gateway)) as session:
+            yield session
+
+    return client, async_client, http
