@@ -153,6 +153,8 @@ class BodyTransform:
             self.template is None
             and not (self.set_fields or self.rename or self.drop)
             and (self.then is None or self.then.is_identity)
+            and self.before is None
+            and self.after is None
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -78,3 +79,12 @@ def test_override_cannot_replace_a_template() -> None:
     base = compile_transform(None, compiler(), "d")
     with pytest.raises(ValueError, match="cannot replace the template"):
         chain_transforms(base, compile_transform({"template": "@"}, compiler(), "p"))
+
+
+def test_a_transform_with_a_bridge_before_or_after_is_not_the_identity() -> None:
+    bridge = compile_transform({"template": {"wrapped": "@"}}, compiler(), "b")
+    plain = compile_transform(None, compiler(), "p")
+    assert plain.is_identity
+    assert not replace(plain, before=bridge).is_identity
+    assert not replace(plain, after=bridge).is_identity
+    assert replace(plain, after=bridge).apply({"a": 1}, EvalContext()) == {"wrapped": {"a": 1}}
