@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 from aiohttp import web
 
 from gateway import __version__
@@ -20,9 +19,11 @@ from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
 from gateway.routing.cooldown import Cooldowns
 from gateway.upstream.mock import MockTransport
+from gateway.upstream.pool import ConnectionPool
 from gateway.upstream.transport import HttpTransport, Transport
 
-POOL_SIZE = 512
+POOL_SIZE = 512  # upstream connections open at once, all providers together
+UPSTREAM_KEEPALIVE_S = 60.0  # an idle upstream connection is closed after this
 
 
 def _track_config(holder: RegistryHolder, metrics: GatewayMetrics) -> None:
@@ -58,12 +59,9 @@ def create_app(
     auth = holder.current.config.auth
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=POOL_SIZE, limit_per_host=0, keepalive_timeout=60),
-            # ask for identity bodies (relayed as they are); one compressed anyway is decompressed
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
-        )
-        chosen: dict[str, Transport] = {"http": HttpTransport(session), "mock": MockTransport()}
+        # no Accept-Encoding is sent: identity bodies are relayed as they are (a gzip one is decoded)
+        pool = ConnectionPool(limit=POOL_SIZE, keepalive=UPSTREAM_KEEPALIVE_S)
+        chosen: dict[str, Transport] = {"http": HttpTransport(pool), "mock": MockTransport()}
         app[TRANSPORTS] = dict(transports) if transports is not None else chosen
         # the counter store is chosen at start (a reload keeps it): Redis shares limits across processes
         app[LIMITS] = (
@@ -71,7 +69,7 @@ def create_app(
         )
         yield
         await app[LIMITS].close()
-        await session.close()
+        await pool.close()
 
     app.cleanup_ctx.append(upstream_session)
     app.router.add_post("/v1/chat/completions", forward.chat_completions)

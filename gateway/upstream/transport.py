@@ -7,15 +7,16 @@ elsewhere. Upstream failures become `UpstreamFailure` (502 unreachable/broken, 5
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
-
-import aiohttp
-from yarl import URL
 
 from gateway.config.model import Timeouts
 from gateway.engine.registry import Target
 from gateway.routing.retry import Failure
+from gateway.upstream.http1 import Http1Connection, UpstreamProtocolError
+from gateway.upstream.pool import ConnectError, ConnectionPool, RequestTarget
+
+_UPSTREAM_ERRORS = (TimeoutError, OSError, UpstreamProtocolError)
 
 
 class UpstreamFailure(Exception):
@@ -34,15 +35,17 @@ def _failure(provider: str, exc: BaseException) -> UpstreamFailure:
         return UpstreamFailure(
             504, f"upstream provider {provider!r} timed out", "upstream_timeout", "timeout"
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         return UpstreamFailure(
             502, f"upstream provider {provider!r} is unreachable", "upstream_unreachable", "connect"
         )
+    what = (
+        "sent a reply that is not valid HTTP"
+        if isinstance(exc, UpstreamProtocolError)
+        else "closed the connection"
+    )
     return UpstreamFailure(
-        502,
-        f"upstream provider {provider!r} failed: {type(exc).__name__}",
-        "upstream_connection_error",
-        "broken",
+        502, f"upstream provider {provider!r} {what}", "upstream_connection_error", "broken"
     )
 
 
@@ -63,72 +66,145 @@ class Transport(Protocol):
 
 
 class HttpReply:
-    __slots__ = ("_provider", "_response", "headers", "status")
+    __slots__ = ("_conn", "_provider", "headers", "status")
 
-    def __init__(self, provider: str, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, provider: str, conn: Http1Connection) -> None:
         self._provider = provider
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
+        self._conn = conn
+        self.status = conn.status
+        headers = conn.headers
+        assert headers is not None
+        self.headers: Mapping[str, str] = headers
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            return await self._conn.read_all()
+        except _UPSTREAM_ERRORS as exc:
             raise _failure(self._provider, exc) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        conn = self._conn
         try:
-            async for chunk in self._response.content.iter_any():
+            while chunk := await conn.read_some():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except _UPSTREAM_ERRORS as exc:
             raise _failure(self._provider, exc) from exc
 
     def abort(self) -> None:
-        self._response.close()
+        self._conn.close()
 
 
 class HttpTransport:
-    """One shared ClientSession (keep-alive pool) for every provider."""
+    """HTTP/1.1 to upstreams over one keep-alive `ConnectionPool` shared by every provider."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
-        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}  # built once per distinct setting
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._header_blocks: dict[int, tuple[Mapping[str, str], bytes]] = {}
 
-    @asynccontextmanager
-    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[UpstreamReply]:
-        """Send; yields once the response headers are in. Connect, first-byte, idle (between reads)
-        and total timeouts come from the target."""
+    def open(self, target: Target, url: str, body: bytes) -> AbstractAsyncContextManager[UpstreamReply]:
+        """Send; the context yields once the response headers are in. Connect, first-byte, idle
+        (between reads) and total timeouts come from the target."""
+        return _Exchange(self, target, url, body)
+
+    def head(
+        self, url: str, headers: Mapping[str, str], body: bytes, cache: bool
+    ) -> tuple[RequestTarget, bytes]:
+        """The request's target and its encoded request line and headers."""
+        where = self._pool.target(url)
+        block = None
+        if cache:
+            entry = self._header_blocks.get(id(headers))
+            if entry is not None and entry[0] is headers:
+                block = entry[1]
+        if block is None:
+            block = encode_headers(headers)
+            if cache:
+                if len(self._header_blocks) > 1024:
+                    self._header_blocks.clear()
+                self._header_blocks[id(headers)] = (headers, block)
+        line = f"POST {where.path} HTTP/1.1\r\nHost: {where.host_header}\r\nContent-Length: {len(body)}\r\n"
+        return where, line.encode("latin-1") + block
+
+
+_HOP_BY_HOP = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade")
+)
+
+
+def encode_headers(headers: Mapping[str, str]) -> bytes:
+    """`Name: value` lines and the blank line that ends them; CR/LF in a name or value is refused
+    (it would let a value inject headers). Host and framing headers are ours to set."""
+    lines = []
+    for name, value in headers.items():
+        if name.lower() in _HOP_BY_HOP:
+            continue
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
+            raise ValueError(f"invalid upstream header {name!r}")
+        lines.append(f"{name}: {value}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+class _Exchange:
+    """`HttpTransport.open`: acquire a connection, send, wait for the headers; on exit return the
+    connection to the pool when the reply was read to its end, close it otherwise."""
+
+    __slots__ = ("_body", "_conn", "_target", "_transport", "_url")
+
+    def __init__(self, transport: HttpTransport, target: Target, url: str, body: bytes) -> None:
+        self._transport = transport
+        self._target = target
+        self._url = url
+        self._body = body
+        self._conn: Http1Connection | None = None
+
+    async def __aenter__(self) -> UpstreamReply:
+        target = self._target
         provider = target.provider
         limits = target.timeouts
-        timeout = self._timeouts.get(limits)
-        if timeout is None:
-            # sock_read covers the wait for the response headers (first byte); once they are in,
-            # the connection's read timeout becomes the idle gap allowed between body reads
-            timeout = aiohttp.ClientTimeout(
-                total=limits.total, sock_connect=limits.connect, sock_read=limits.first_byte
-            )
-            self._timeouts[limits] = timeout
+        body = self._body
         try:
-            destination: str | URL = url
-            headers = provider.headers
             if provider.signer is not None:
-                headers = provider.signer.sign(url, headers, body)
-                # the path goes out byte for byte as signed: no requoting (`%3A` must not become `:`)
-                destination = URL(url, encoded=True)
-            response = await self._session.post(
-                destination, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
-            if response.connection is not None and response.connection.protocol is not None:
-                response.connection.protocol.read_timeout = limits.idle
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _failure(provider.name, exc) from exc
-        completed = False
-        try:
-            yield HttpReply(provider.name, response)
-            completed = True
-        finally:
-            if completed:
-                response.release()
+                headers = provider.signer.sign(self._url, provider.headers, body)
+                where, head = self._transport.head(self._url, headers, body, cache=False)
             else:
-                response.close()  # cancelled, client gone, or failed: never reuse a half-read connection
+                where, head = self._transport.head(self._url, provider.headers, body, cache=True)
+        except ValueError as exc:
+            raise UpstreamFailure(
+                502, f"upstream provider {provider.name!r}: {exc}", "upstream_request_invalid", "broken"
+            ) from exc
+        pool = self._transport._pool
+        try:
+            conn = await self._send(pool, where, head, body, limits)
+        except _UPSTREAM_ERRORS as exc:
+            raise _failure(provider.name, exc) from exc
+        return HttpReply(provider.name, conn)
+
+    async def _send(
+        self, pool: ConnectionPool, where: RequestTarget, head: bytes, body: bytes, limits: Timeouts
+    ) -> Http1Connection:
+        """The connection whose response headers are in. A pooled connection that the upstream had
+        closed as idle (the close crossed our request) is replaced by a new one, once."""
+        for fresh in (False, True):
+            conn = await pool.acquire(where, limits.connect, fresh=fresh)
+            self._conn = conn
+            try:
+                conn.send(head, body, limits.first_byte, limits.idle, limits.total)
+                await conn.response_started()
+                return conn
+            except BaseException as exc:
+                self._conn = None
+                resend = not fresh and isinstance(exc, ConnectionError) and conn.closed_while_idle
+                pool.release(conn, False)
+                if not resend:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            reusable = conn.finish() and exc_type is None  # cancelled, client gone, failed: never reuse
+            self._transport._pool.release(conn, reusable)
