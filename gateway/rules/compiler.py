@@ -32,10 +32,13 @@ def is_false(value: Any) -> bool:
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, Number) and not isinstance(x, bool)
+    kind = type(x)
+    return kind is int or kind is float or (kind is not bool and isinstance(x, Number))
 
 
 def _equals(x: Any, y: Any) -> bool:
+    if type(x) is str or type(y) is str:  # the usual case: no number/boolean subtlety
+        return bool(x == y)
     if (_is_number(x) and x in (0, 1) and isinstance(y, bool)) or (
         _is_number(y) and y in (0, 1) and isinstance(x, bool)
     ):
@@ -77,17 +80,109 @@ class FunctionSpec:
         self.max_args = max_args
 
 
+_JSON_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
+
+
+def _type_of(x: Any) -> str | None:
+    """`type(x)` for the JSON types; None for anything else (jmespath's own answer is used)."""
+    if x is None:
+        return "null"
+    return _JSON_TYPE_NAMES.get(type(x))
+
+
+# Native versions of the functions that rules call on every request. Each returns _SLOW when its
+# arguments are not the plain case, and jmespath's type-checked implementation then answers (with
+# its exact result or error), so the semantics are jmespath's either way.
+_SLOW: Any = object()
+
+
+def _fast_type(x: Any) -> Any:
+    name = _type_of(x)
+    return _SLOW if name is None else name
+
+
+def _fast_join(glue: Any, items: Any) -> Any:
+    if type(glue) is str and type(items) is list and all(type(item) is str for item in items):
+        return glue.join(items)
+    return _SLOW
+
+
+def _fast_starts_with(subject: Any, prefix: Any) -> Any:
+    return subject.startswith(prefix) if type(subject) is str and type(prefix) is str else _SLOW
+
+
+def _fast_ends_with(subject: Any, suffix: Any) -> Any:
+    return subject.endswith(suffix) if type(subject) is str and type(suffix) is str else _SLOW
+
+
+def _fast_length(x: Any) -> Any:
+    kind = type(x)
+    return len(x) if kind is str or kind is list or kind is dict else _SLOW
+
+
+def _fast_to_string(x: Any) -> Any:
+    return x if type(x) is str else _SLOW
+
+
+def _fast_not_null(*args: Any) -> Any:
+    for arg in args:
+        if arg is not None:
+            return arg
+    return None
+
+
+def _fast_contains(subject: Any, search: Any) -> Any:
+    if type(subject) is list or (type(subject) is str and type(search) is str):
+        return search in subject  # what jmespath's contains() does
+    return _SLOW
+
+
+_FAST_BUILTINS: dict[str, Callable[..., Any]] = {
+    "type": _fast_type,
+    "join": _fast_join,
+    "starts_with": _fast_starts_with,
+    "ends_with": _fast_ends_with,
+    "length": _fast_length,
+    "to_string": _fast_to_string,
+    "not_null": _fast_not_null,
+    "contains": _fast_contains,
+}
+
+
+def _checked(builtins: jmespath_functions.Functions, name: str) -> FunctionImpl:
+    def impl(_ctx: EvalContext, *args: Any) -> Any:
+        return builtins.call_function(name, list(args))
+
+    return impl
+
+
+def _fast_then_checked(
+    builtins: jmespath_functions.Functions, name: str, fast: Callable[..., Any]
+) -> FunctionImpl:
+    def impl(_ctx: EvalContext, *args: Any) -> Any:
+        result = fast(*args)
+        return builtins.call_function(name, list(args)) if result is _SLOW else result
+
+    return impl
+
+
 def _builtin_specs() -> dict[str, FunctionSpec]:
-    """JMESPath's standard functions, called through jmespath's own type-checked implementation."""
+    """JMESPath's standard functions, called through jmespath's own type-checked implementation
+    (with a native fast path for the common ones)."""
     builtins = jmespath_functions.Functions()
     specs: dict[str, FunctionSpec] = {}
     for name, entry in builtins.FUNCTION_TABLE.items():
         signature = entry["signature"]
         variadic = bool(signature) and signature[-1].get("variadic", False)
-
-        def impl(_ctx: EvalContext, *args: Any, _name: str = name) -> Any:
-            return builtins.call_function(_name, list(args))
-
+        fast = _FAST_BUILTINS.get(name)
+        impl = _checked(builtins, name) if fast is None else _fast_then_checked(builtins, name, fast)
         specs[name] = FunctionSpec(impl, len(signature), None if variadic else len(signature))
     return specs
 
@@ -197,6 +292,12 @@ class Compiler:
         op = node["value"]
         if op in ("eq", "ne"):
             negate = op == "ne"
+            literal = node["children"][1]
+            if literal["type"] == "literal" and type(literal["value"]) is str:
+                constant = literal["value"]  # `x == 'text'`: plain string equality, nothing else to check
+                if negate:
+                    return lambda value, ctx: left(value, ctx) != constant
+                return lambda value, ctx: left(value, ctx) == constant
             return lambda value, ctx: _equals(left(value, ctx), right(value, ctx)) is not negate
         ordering = _ORDERING[op]
 
@@ -359,6 +460,12 @@ class Compiler:
             raise ExpressionError(f"{name}() takes {expected} arguments, got {count}")
         args = [self._node(child) for child in children]
         impl = spec.impl
+        if len(args) == 1:
+            (only,) = args
+            return lambda value, ctx: impl(ctx, only(value, ctx))
+        if len(args) == 2:
+            first, second = args
+            return lambda value, ctx: impl(ctx, first(value, ctx), second(value, ctx))
 
         def call(value: Any, ctx: EvalContext) -> Any:
             return impl(ctx, *[arg(value, ctx) for arg in args])

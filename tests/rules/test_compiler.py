@@ -65,7 +65,42 @@ EXPRESSIONS = [
     "people[?age > `26`] | [0]",
     "keys(obj)",
     "not_null(a.missing, n)",
+    # functions with a native fast path, on the plain case and on the odd one
+    "type(n)",
+    "type(t)",
+    "type(s)",
+    "type(list)",
+    "type(a.missing)",
+    "type(`1.5`)",
+    "join('-', a.b[*].d)",
+    "starts_with(a.b[0].d, 'x')",
+    "ends_with('abc', 'c')",
+    "length(s)",
+    "length(obj)",
+    "to_string(a.b[0].d)",
+    "to_string(obj)",
+    "not_null(a.missing, `null`)",
+    "contains('abc', 'b')",
+    "contains(list, `1`)",
+    "contains(`[true]`, `1`)",
+    # comparison with a string literal
+    "n == 'x'",
+    "a.b[0].d != 'x'",
+    "a.missing == 'x'",
+    "a.missing != 'x'",
 ]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["join(',', list)", "starts_with(n, 'x')", "length(n)", "contains(n, 'x')", "contains('abc', `1`)"],
+)
+def test_type_errors_match_the_interpreter(expression: str) -> None:
+    with pytest.raises(TypeError) as expected:  # JMESPathTypeError, or a bare TypeError from jmespath
+        jmespath.search(expression, DATA)
+    with pytest.raises(TypeError) as got:
+        Compiler(GENERIC_FUNCTIONS).compile(expression)(DATA, EvalContext())
+    assert (type(got.value), str(got.value)) == (type(expected.value), str(expected.value))
 
 
 @pytest.mark.parametrize("expression", EXPRESSIONS)
