@@ -100,6 +100,9 @@ def _candidates(
     are left out while any other remains; when all are resting they are tried anyway (the
     upstream's own answer beats an invented one). Asking claims nothing."""
     cooldowns = exchange.cooldowns
+    single = route.root.target
+    if single is not None:  # one target (the usual route): tried whatever its state
+        return [(single, cooldowns.status(single.key, single.provider.cooldown) == "probe")]
     ordered = [(t, cooldowns.status(t.key, t.provider.cooldown)) for t in route.root.order(exchange.rng)]
     if all(status == "resting" for _, status in ordered):
         return [(target, False) for target, _ in ordered]
