@@ -1,5 +1,9 @@
 """structlog, configured once: contextvars first, ISO UTC timestamps, JSON lines (orjson) in
-production, a pretty console on a TTY."""
+production, a pretty console on a TTY.
+
+JSON lines go through `CoalescedLines` (about two writes per event-loop iteration, not one per line),
+and the per-request access event has a direct path, `AccessLog`, that renders exactly what the JSON
+processor chain would, without walking it."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import logging
 import sys
 import time
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 import structlog
+
+from gateway.log_output import CoalescedLines
 
 
 class IsoUtcTimestamp:
@@ -33,15 +39,75 @@ class IsoUtcTimestamp:
         return event
 
 
+class _JsonInfoEvents:
+    """`info` events rendered as the JSON chain renders them, without walking it: the same keys in
+    the same order (the keywords, `event`, the bound contextvars, `level`, `timestamp`), the same
+    renderer, the same output. Like a cached structlog logger it follows the chain list it was
+    configured with, and steps aside when that list no longer ends with its renderer (which is what
+    `structlog.testing.capture_logs()` does)."""
+
+    __slots__ = ("_chain", "_output", "_renderer", "_stamp")
+
+    def __init__(
+        self,
+        chain: list[structlog.typing.Processor],
+        stamp: IsoUtcTimestamp,
+        renderer: structlog.processors.JSONRenderer,
+        output: CoalescedLines,
+    ) -> None:
+        self._chain = chain
+        self._stamp = stamp
+        self._renderer = renderer
+        self._output = output
+
+    def emit(self, event: str, fields: dict[str, Any]) -> bool:
+        """Write one event (False, writing nothing, when the chain is not ours right now)."""
+        if self._chain[-1] is not self._renderer:
+            return False
+        fields["event"] = event
+        structlog.contextvars.merge_contextvars(None, "info", fields)
+        fields["level"] = "info"
+        self._stamp(None, "info", fields)
+        line = self._renderer(None, "info", fields)
+        self._output.write_line(line if isinstance(line, bytes) else line.encode())
+        return True
+
+
+class AccessLog:
+    """The `info` events of one logger, on the direct JSON path when logging is JSON lines at level
+    info or below, else through structlog (console, a capture in tests, not configured yet)."""
+
+    __slots__ = ("_structlog",)
+
+    def __init__(self, name: str) -> None:
+        self._structlog = structlog.get_logger(name)
+
+    def info(self, event: str, **fields: Any) -> None:
+        direct = _direct
+        if direct is None or not direct.emit(event, fields):
+            self._structlog.info(event, **fields)
+
+
+_direct: _JsonInfoEvents | None = None  # set by configure_logging for JSON lines at info or below
+_output: CoalescedLines | None = None  # the JSON-lines output in use, flushed when replaced
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
+def configure_logging(
+    level: str = "info", fmt: Literal["auto", "json", "console"] = "auto", *, stream: BinaryIO | None = None
+) -> None:
+    """JSON lines go to `stream` (default: stdout's bytes), the console to sys.stdout."""
+    global _direct, _output
+    if _output is not None:
+        _output.flush()  # lines logged so far go out before anything the new configuration writes
+    _direct = _output = None
     pretty = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+    stamp = IsoUtcTimestamp()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        IsoUtcTimestamp(),
+        stamp,
     ]
     if pretty:
         structlog.configure(
@@ -50,14 +116,15 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
             logger_factory=structlog.PrintLoggerFactory(sys.stdout),
             cache_logger_on_first_use=True,
         )
-    else:
-        structlog.configure(
-            processors=[
-                *shared,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(serializer=orjson.dumps),
-            ],
-            wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-            logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
-            cache_logger_on_first_use=True,
-        )
+        return
+    renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+    chain: list[structlog.typing.Processor] = [*shared, structlog.processors.format_exc_info, renderer]
+    _output = CoalescedLines(sys.stdout.buffer if stream is None else stream)
+    structlog.configure(
+        processors=chain,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=_output,
+        cache_logger_on_first_use=True,
+    )
+    if _LEVELS[level] <= logging.INFO:
+        _direct = _JsonInfoEvents(chain, stamp, renderer, _output)

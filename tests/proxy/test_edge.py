@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from gateway.app import create_app
 from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
+from gateway.proxy import edge
 from gateway.reload import RegistryHolder
 from tests.support.spec_check import spec_errors
 
@@ -96,6 +99,38 @@ async def test_request_id_is_echoed_or_generated(client: TestClient[Any, Any]) -
     assert response.headers["x-request-id"] == "abc-123"
     response = await client.post("/v1/chat/completions", json=body)
     assert response.headers["x-request-id"].startswith("req_")
+
+
+def test_generated_request_ids_are_24_hex_digits_and_unique() -> None:
+    request = make_mocked_request("POST", "/v1/chat/completions")
+    ids = {edge._request_id(request) for _ in range(20_000)}
+    assert len(ids) == 20_000
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", request_id) for request_id in ids)
+
+
+def test_a_client_request_id_is_kept_unless_unusable() -> None:
+    def request_id(given: str) -> str:
+        return edge._request_id(make_mocked_request("GET", "/", headers={"x-request-id": given}))
+
+    assert request_id("abc-123") == "abc-123"
+    assert request_id("x" * 129).startswith("req_")
+    assert request_id("a\x01b").startswith("req_")
+
+
+def test_a_forked_child_draws_other_request_ids() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out, whatever happens
+        try:
+            os.write(write, edge._request_id(make_mocked_request("GET", "/")).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert re.fullmatch(r"req_[0-9a-f]{24}", child)
+    assert child != edge._request_id(make_mocked_request("GET", "/"))  # not the parent's next one
 
 
 async def test_one_access_event_per_request_without_secrets(client: TestClient[Any, Any]) -> None:
