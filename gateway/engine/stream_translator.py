@@ -62,7 +62,10 @@ class StreamTranslator:
             data = json_codec.loads(event.data)
         except json_codec.JSONDecodeError:
             return self._fail("upstream sent a stream event that is not valid JSON", "upstream_invalid_event")
-        return self._guarded(lambda: self._run(self._name(event, data), data))
+        try:
+            return self._run(self._name(event, data), data)
+        except Exception as exc:
+            return self._failed_by(exc)
 
     def on_close(self, truncated: bool = False) -> bytes:
         """The upstream closed its side; complete the client's stream one way or the other."""
@@ -83,13 +86,15 @@ class StreamTranslator:
         """Run rules; whatever goes wrong becomes an error event that ends the stream."""
         try:
             return run()
-        except RuleFailure as exc:
+        except Exception as exc:
+            return self._failed_by(exc)
+
+    def _failed_by(self, exc: Exception) -> bytes:
+        if isinstance(exc, RuleFailure):
             return self._fail(str(exc), "translation_failed")
-        except Exception as exc:  # a rule met data it was not written for
-            log.warning("stream_translation_error", error=repr(exc))
-            return self._fail(
-                "the gateway could not translate an upstream stream event", "translation_failed"
-            )
+        # a rule met data it was not written for
+        log.warning("stream_translation_error", error=repr(exc))
+        return self._fail("the gateway could not translate an upstream stream event", "translation_failed")
 
     def _name(self, event: StreamEvent, data: Any) -> str:
         if self.spec.event is not None:

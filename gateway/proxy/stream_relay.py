@@ -127,6 +127,7 @@ async def _translate(
     translator: StreamTranslator,
 ) -> None:
     decoder = DECODERS[translator.spec.framing]()
+    started = False  # the first frame goes out alone, before the rest of its read is translated
     try:
         async for chunk in chunks:
             if translator.done:
@@ -134,7 +135,18 @@ async def _translate(
                     reply.abort()  # we ended the stream with an error: stop the upstream now
                     return
                 continue  # completed normally: drain the little that is left so the connection is reused
-            out = b"".join([translator.on_event(event) for event in decoder.feed(chunk)])
+            events = decoder.feed(chunk)
+            if not started:
+                for i, event in enumerate(events):
+                    first = translator.on_event(event)
+                    if first:
+                        started = True
+                        await response.write(first)
+                        events = events[i + 1 :]
+                        break
+                else:
+                    continue
+            out = b"".join([translator.on_event(event) for event in events])
             if out:
                 await response.write(out)
             if translator.failed:

@@ -460,6 +460,8 @@ class Compiler:
             raise ExpressionError(f"{name}() takes {expected} arguments, got {count}")
         args = [self._node(child) for child in children]
         impl = spec.impl
+        if not args:
+            return lambda _value, ctx: impl(ctx)
         if len(args) == 1:
             (only,) = args
             return lambda value, ctx: impl(ctx, only(value, ctx))
