@@ -138,8 +138,11 @@ def test_sigterm_drains_an_in_flight_stream_then_exits_0(
     stream, _ = open_stream(gateway.port)
     idle = socket.create_connection(("127.0.0.1", gateway.port), timeout=IO_TIMEOUT)  # keep-alive, idle
     with stream, idle:
+        before_health = gateway.mark()
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
         assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+        # its access line is in the log before SIGTERM: the only `request` after the mark is the stream's
+        gateway.wait_for(lambda e: e.get("path") == "/healthz", after=before_health, what="/healthz access")
 
         after = gateway.terminate()
         gateway.wait_for_event("draining", after=after)
