@@ -180,6 +180,7 @@ def evaluate(
         ]
         if per_round:
             shown += f"; per round {'; '.join(per_round)} us"
+
     rows.append(
         _row(
             "CPU time per request (tree user+sys, c=32 load), --workers 2 / --workers 1",
@@ -187,6 +188,23 @@ def evaluate(
             ratio,
             lambda v: 0.9 <= v <= 1.1,
             shown,
+        )
+    )
+    # The control: the bare passthrough in the same layout (1 vs 2 processes sharing one CPU) shows what
+    # the operating system charges for two busy processes on one core, with no gateway code at all.
+    p1 = _phase(by.get("passthrough-p1"), "load", "cpu_us_per_req")
+    p2 = _phase(by.get("passthrough-p2"), "load", "cpu_us_per_req")
+    control = None if p1 is None or p2 is None or p1 <= 0 else p2 / p1
+    adjusted = None if ratio is None or control is None else round(ratio / control, 3)
+    rows.append(
+        _row(
+            "the same, relative to the bare passthrough's 2 / 1 processes in this layout (control)",
+            "within 10% (0.90-1.10)",
+            adjusted,
+            lambda v: 0.9 <= v <= 1.1,
+            ""
+            if adjusted is None or control is None
+            else f"{adjusted:.3f} (gateway {ratio:.3f} / passthrough {control:.3f}: {p2:.0f} / {p1:.0f} us)",
         )
     )
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -84,7 +87,17 @@ def main() -> None:
     ap.add_argument("--upstream", default="http://127.0.0.1:18001/v1", help="OpenAI-style base URL")
     ap.add_argument("--api-key", default="bench")
     ap.add_argument("--no-uvloop", action="store_true")
+    ap.add_argument(
+        "--procs",
+        type=int,
+        default=1,
+        help="serve from this many processes sharing the port (SO_REUSEPORT): the control for the "
+        "gateway's --workers CPU comparison",
+    )
+    ap.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.procs > 1:
+        raise SystemExit(_serve_from_processes(args.procs))
     loop = "asyncio"
     if not args.no_uvloop:
         try:
@@ -99,7 +112,32 @@ def main() -> None:
         flush=True,
     )
     app = build_app(args.upstream, args.api_key)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, backlog=4096)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        backlog=4096,
+        reuse_port=args.reuse_port,
+    )
+
+
+def _serve_from_processes(count: int) -> int:
+    """Run `count` copies of this command with SO_REUSEPORT; forward SIGTERM/SIGINT; wait for them."""
+    argv = [sys.executable, *sys.argv]
+    at = argv.index("--procs")
+    argv[at : at + 2] = ["--reuse-port"]
+    children = [subprocess.Popen(argv) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)
 
 
 if __name__ == "__main__":

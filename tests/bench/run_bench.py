@@ -248,7 +248,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--cpu-rounds",
         type=int,
-        default=2,
+        default=3,
         help="gateway-w1 / gateway-w2 are each started and load-tested this many times (w1 w2 w2 w1 ...); "
         "their CPU per request is the total over the rounds",
     )

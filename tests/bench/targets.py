@@ -14,7 +14,7 @@ class Target:
     kind: str  # "direct" | "passthrough" | "gateway"
     model: str  # the "model" sent in the chat request body
     about: str
-    workers: int = 0  # > 0: start the gateway with --workers N
+    workers: int = 0  # > 0: start the gateway with --workers N (the passthrough with --procs N)
     load_only: bool = False  # only the load phase (and its CPU time); no serial, stream or memory phase
     delay_model: str | None = None  # model for the delayed-chunk stream phase (None: no such phase)
 
@@ -53,6 +53,22 @@ TARGETS = {
             "gateway",
             "bench-openai",
             "gateway-openai with --workers 2 (supervisor + 2 workers): load phase only, CPU time per request",
+            workers=2,
+            load_only=True,
+        ),
+        Target(
+            "passthrough-p1",
+            "passthrough",
+            "gpt-4o",
+            "passthrough with --procs 1: load phase only (control for gateway-w1 / -w2)",
+            workers=1,
+            load_only=True,
+        ),
+        Target(
+            "passthrough-p2",
+            "passthrough",
+            "gpt-4o",
+            "passthrough with --procs 2 (2 processes, SO_REUSEPORT): load phase only (control)",
             workers=2,
             load_only=True,
         ),
@@ -110,6 +126,7 @@ def target_argv(target: Target, python: str, port: int, upstream_port: int, gate
             str(port),
             "--upstream",
             f"http://127.0.0.1:{upstream_port}/v1",
+            *(["--procs", str(target.workers)] if target.workers else []),
         ]
     if target.kind == "gateway":
         argv = [
