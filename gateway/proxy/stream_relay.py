@@ -51,6 +51,9 @@ async def relay_stream(
             "broken",
         )
     upstream = reply.chunks()
+    # built while the upstream thinks, not between its first byte and ours
+    translator = StreamTranslator(operation.stream, ctx) if operation.stream is not None else None
+    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         first = await anext(upstream)
     except StopAsyncIteration:
@@ -58,16 +61,14 @@ async def relay_stream(
             502, "the upstream ended the stream before sending anything", "upstream_empty_stream", "broken"
         ) from None
     chunks = _with_first(first, upstream)
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         await response.prepare(request)
         access["ttfb_ms"] = round((time.perf_counter() - access["started"]) * 1000, 3)
-        if operation.stream is None:
+        if translator is None:
             usage = await _pass_through(response, chunks)
             if usage is not None:
                 access["usage"] = usage
         else:
-            translator = StreamTranslator(operation.stream, ctx)
             await _translate(response, chunks, reply, translator)
             if translator.usage is not None:
                 access["usage"] = translator.usage

@@ -95,8 +95,8 @@ class Http1Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
-        if not self.active:  # bytes while idle: the upstream is not speaking HTTP/1.1 with us
-            self.close()
+        if not self.active or self.complete:  # bytes while idle or after the response: not HTTP/1.1
+            self.close()  # as we speak it; the connection cannot carry another request
             return
         self._last_data = self._loop.time()
         self.received = True
@@ -105,8 +105,10 @@ class Http1Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamProtocolError("the upstream switched protocols"))
+        except UpstreamProtocolError as exc:  # raised in a callback, passed through as it is
+            self._fail(exc)
         except httptools.HttpParserError as exc:
-            cause = exc.__context__  # an exception of ours raised in a callback
+            cause = exc.__context__  # raised in a callback, wrapped by httptools
             self._fail(cause if isinstance(cause, UpstreamProtocolError) else UpstreamProtocolError(str(exc)))
 
     def eof_received(self) -> bool:
@@ -124,6 +126,10 @@ class Http1Connection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second response to one request (in the same read as the first)
+            raise UpstreamProtocolError("the upstream sent more than one response")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_list.append((name.decode("latin-1"), value.decode("latin-1")))
 
@@ -134,14 +140,14 @@ class Http1Connection(asyncio.Protocol):
             self._skip_message = True
             self._header_list = []
             return
-        self.status = status
         headers = CIMultiDictProxy(CIMultiDict(self._header_list))
-        self.headers = headers
         coding = headers.get("Content-Encoding", "identity").strip().lower()
         if coding in ("gzip", "x-gzip", "deflate"):
             self._decoder = _Decoder()
         elif coding not in ("identity", ""):
             raise UpstreamProtocolError(f"unsupported Content-Encoding {coding!r}")
+        self.status = status
+        self.headers = headers
         self._until_close = (
             "Content-Length" not in headers and "chunked" not in headers.get("Transfer-Encoding", "").lower()
         )
@@ -261,8 +267,7 @@ class Http1Connection(asyncio.Protocol):
             await waiter
         finally:
             self._waiter = None
-        if self._error is not None:
-            raise self._error
+        # an error is raised on the next call, if the caller still needs more than what arrived
 
     def _wake(self) -> None:
         waiter = self._waiter

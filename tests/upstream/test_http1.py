@@ -238,3 +238,16 @@ async def test_stream_reader_backpressure_pauses_and_resumes_reading(monkeypatch
         assert got == b"0123456789abcdefxyz"
         assert conn.finish() is True
         await pool.close()
+
+
+async def test_bytes_after_the_response_make_the_connection_unusable() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(response(200, b"{}") + response(200, b'{"second":1}'))
+
+    async with RawServer(handle) as server:
+        pool = ConnectionPool()
+        conn = await exchange(pool, server)
+        assert (conn.status, await conn.read_all()) == (200, b"{}")  # the first answer stands
+        assert conn.finish() is False  # but the connection is not reused
+        await pool.close()
