@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping
 
@@ -12,7 +13,7 @@ from gateway.app_keys import COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALID
 from gateway.auth.limits import MemoryLimits, RedisLimits
 from gateway.observability import endpoints
 from gateway.observability.keys import METRICS, READINESS, Readiness
-from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.metrics import FLUSH_INTERVAL_S, GatewayMetrics
 from gateway.proxy import forward
 from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
@@ -36,6 +37,26 @@ def _track_config(holder: RegistryHolder, metrics: GatewayMetrics) -> None:
     config = holder.current.config
     metrics.config_loaded(config.digest, __version__, float(holder.current.created))
     holder.listeners.append(loaded)
+
+
+async def _flush_metrics(app: web.Application) -> AsyncIterator[None]:
+    """Multi-process mode: this worker's figures reach the shared files every FLUSH_INTERVAL_S (and at
+    shutdown), where any worker's /metrics reads them; one process renders its own on every scrape."""
+    metrics = app[METRICS]
+    timer: asyncio.TimerHandle | None = None
+    if metrics.multiprocess_dir is not None:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            nonlocal timer
+            metrics.flush()
+            timer = loop.call_later(FLUSH_INTERVAL_S, tick)
+
+        timer = loop.call_later(FLUSH_INTERVAL_S, tick)
+    yield
+    if timer is not None:
+        timer.cancel()
+    metrics.flush()
 
 
 def create_app(
@@ -72,6 +93,7 @@ def create_app(
         await pool.close()
 
     app.cleanup_ctx.append(upstream_session)
+    app.cleanup_ctx.append(_flush_metrics)
     app.router.add_post("/v1/chat/completions", forward.chat_completions)
     app.router.add_post("/v1/completions", forward.completions)
     app.router.add_post("/v1/embeddings", forward.embeddings)

@@ -6,16 +6,17 @@ what the caller passes: configured model aliases, provider names and key *names*
 data, so cardinality stays bounded by the config. An empty model or provider (a 404 for an unknown
 alias) is reported as `unknown`.
 
-The hot path (`observe_request`, `rate_limited`) reaches pre-bound label children through a dict
-keyed by the caller's arguments, so `.labels()` (validation, string conversion, a lock) runs once
-per label set, not once per request.
+The hot path: `observe_request` only adds figures up in plain Python (a bucket index by bisection, a
+few additions); `flush()` applies them to the prometheus_client metrics, reaching pre-bound label
+children through a dict keyed by the caller's arguments, so `.labels()` (validation, string
+conversion, a lock) runs once per label set. `rate_limited` (rare) goes to its child directly.
 
 Multi-process mode (`gateway --workers N`): when `PROMETHEUS_MULTIPROC_DIR` names a directory at the
 time a `GatewayMetrics` is built, prometheus_client's multiprocess mode is used:
 
-- Each worker process writes its values to memory-mapped files `<type>_<pid>.db` in that directory
-  (every increment is a write to the mapping: a few microseconds more per request than in-process
-  values). Build `GatewayMetrics` in each worker, after the fork.
+- Each worker process writes its values to memory-mapped files `<type>_<pid>.db` in that directory,
+  when it flushes: every `FLUSH_INTERVAL_S` (the app runs the timer), before it renders and at
+  shutdown, never per request. Build `GatewayMetrics` in each worker, after the fork.
 - `render()` in any worker merges every process's files (`MultiProcessCollector`): counters and
   histograms are summed across processes, dead ones included, so totals never go backwards when a
   worker is replaced. Whichever worker a scrape reaches, it sees the whole server.
@@ -35,6 +36,8 @@ Without the variable, values are plain in-process floats and `render()` reads th
 from __future__ import annotations
 
 import os
+import threading
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, cast
@@ -48,6 +51,7 @@ _mark_process_dead = cast(Callable[[int, str], None], multiprocess.mark_process_
 _get_value_class = cast(Callable[[], type], values.get_value_class)
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+FLUSH_INTERVAL_S: Final = 1.0  # multi-process mode: how often a worker writes its figures to the files
 UNKNOWN: Final = "unknown"  # label value for a model or provider the request never resolved to
 
 # gateway overhead: 100 us ... 1 s; upstream latencies: 50 ms ... 2 min
@@ -73,8 +77,48 @@ class _Series:
     requests: dict[int, Counter] = field(default_factory=dict)  # by status
 
 
+class _PendingHistogram:
+    """Observations not yet applied to a prometheus_client histogram: per-bucket counts and the sum."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds  # the finite upper bounds; index len(bounds) is +Inf
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bucket with value <= bound
+        self.total += value
+
+    def apply(self, child: Histogram) -> None:
+        for i, count in enumerate(self.counts):
+            if count:
+                child._buckets[i].inc(count)  # what Histogram.observe does, `count` observations at once
+        child._sum.inc(self.total)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One (model, provider)'s observations since the last flush."""
+
+    duration: _PendingHistogram
+    upstream: _PendingHistogram
+    overhead: _PendingHistogram
+    ttfb: _PendingHistogram
+    requests: dict[int, int] = field(default_factory=dict)  # by status
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
 class GatewayMetrics:
-    """The gateway's metrics. Build one per app (in multi-process mode: one per worker)."""
+    """The gateway's metrics. Build one per app (in multi-process mode: one per worker).
+
+    Per-request figures are first added up in plain Python (`observe_request` costs the same in
+    both modes: nothing shared between workers is touched per request) and applied to the
+    prometheus_client metrics by `flush()`: before every `render()`, and in multi-process mode every
+    `FLUSH_INTERVAL_S` by the app (so another worker's scrape lags at most that much) and at shutdown.
+    """
 
     def __init__(self) -> None:
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
@@ -165,6 +209,8 @@ class GatewayMetrics:
         self._config_labels: tuple[str, str] | None = None
 
         self._series: dict[tuple[str, str], _Series] = {}
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._lock = threading.Lock()  # observe_request (event loop) vs flush (render runs in a thread)
         self._rate_limited_children: dict[tuple[str, str], Counter] = {}
 
     # -- per request -----------------------------------------------------------------------------
@@ -183,26 +229,53 @@ class GatewayMetrics:
     ) -> None:
         """One finished request. `upstream_s` None: no upstream was reached (no upstream or overhead
         observation); `ttfb_s` is observed for streams only; tokens when the usage reported them."""
-        series = self._series.get((model, provider))
-        if series is None:
-            series = self._bind_series(model, provider)
-        counter = series.requests.get(status)
-        if counter is None:
-            counter = series.requests[status] = self._requests.labels(
-                model or UNKNOWN, provider or UNKNOWN, str(status)
-            )
-        counter.inc()
-        series.duration.observe(total_s)
-        if upstream_s is not None:
-            series.upstream.observe(upstream_s)
-            overhead = total_s - upstream_s
-            series.overhead.observe(overhead if overhead > 0.0 else 0.0)
-        if stream and ttfb_s is not None:
-            series.ttfb.observe(ttfb_s)
-        if prompt_tokens is not None and prompt_tokens > 0:
-            series.tokens_in.inc(prompt_tokens)
-        if completion_tokens is not None and completion_tokens > 0:
-            series.tokens_out.inc(completion_tokens)
+        with self._lock:
+            pending = self._pending.get((model, provider))
+            if pending is None:
+                pending = self._pending[(model, provider)] = _Pending(
+                    _PendingHistogram(LATENCY_BUCKETS),
+                    _PendingHistogram(LATENCY_BUCKETS),
+                    _PendingHistogram(OVERHEAD_BUCKETS),
+                    _PendingHistogram(LATENCY_BUCKETS),
+                )
+            pending.requests[status] = pending.requests.get(status, 0) + 1
+            pending.duration.add(total_s)
+            if upstream_s is not None:
+                pending.upstream.add(upstream_s)
+                overhead = total_s - upstream_s
+                pending.overhead.add(overhead if overhead > 0.0 else 0.0)
+            if stream and ttfb_s is not None:
+                pending.ttfb.add(ttfb_s)
+            if prompt_tokens is not None and prompt_tokens > 0:
+                pending.tokens_in += prompt_tokens
+            if completion_tokens is not None and completion_tokens > 0:
+                pending.tokens_out += completion_tokens
+
+    def flush(self) -> None:
+        """Apply what `observe_request` added up since the last flush."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (model, provider), figures in pending.items():
+            series = self._series.get((model, provider))
+            if series is None:
+                series = self._bind_series(model, provider)
+            for status, count in figures.requests.items():
+                counter = series.requests.get(status)
+                if counter is None:
+                    counter = series.requests[status] = self._requests.labels(
+                        model or UNKNOWN, provider or UNKNOWN, str(status)
+                    )
+                counter.inc(count)
+            figures.duration.apply(series.duration)
+            if any(figures.upstream.counts):
+                figures.upstream.apply(series.upstream)
+                figures.overhead.apply(series.overhead)
+            if any(figures.ttfb.counts):
+                figures.ttfb.apply(series.ttfb)
+            if figures.tokens_in:
+                series.tokens_in.inc(figures.tokens_in)
+            if figures.tokens_out:
+                series.tokens_out.inc(figures.tokens_out)
 
     def _bind_series(self, model: str, provider: str) -> _Series:
         labels = (model or UNKNOWN, provider or UNKNOWN)
@@ -259,6 +332,7 @@ class GatewayMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition (format 0.0.4: what every Prometheus reads) and its content type."""
+        self.flush()
         return generate_latest(self._render_from), CONTENT_TYPE_PLAIN_0_0_4
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from gateway.observability.metrics import FLUSH_INTERVAL_S
 from tests.observability.exposition import parse, value
 from tests.support.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.subprocess
+
+MOCK_200 = {"model": "mock", "provider": "mock", "status": "200"}
 
 ROUTES = """
 providers: {mock: {dialect: mock, transport: mock}}
@@ -37,10 +42,17 @@ async def test_two_workers_share_the_port_reload_together_and_drain(tmp_path: Pa
                     f"{gateway.url}/v1/chat/completions", json=chat, headers={"Connection": "close"}
                 ) as response:
                     assert response.status == 200
-            async with session.get(f"{gateway.url}/metrics") as response:
-                samples = parse(await response.text())
-        # counters from every worker are added up, whichever worker answered the scrape
-        assert value(samples, "gateway_requests_total", model="mock", provider="mock", status="200") == 20
+            # counters from every worker are added up, whichever worker answers the scrape; a worker
+            # writes its figures to the shared files every FLUSH_INTERVAL_S, so the total may lag by that
+            seen: list[float | None] = []
+            deadline = time.monotonic() + 3 * FLUSH_INTERVAL_S + 2
+            while not seen or (seen[-1] != 20 and time.monotonic() < deadline):
+                async with session.get(f"{gateway.url}/metrics") as response:
+                    samples = parse(await response.text())
+                seen.append(value(samples, "gateway_requests_total", **MOCK_200))
+                if seen[-1] != 20:
+                    await asyncio.sleep(FLUSH_INTERVAL_S / 4)  # the next flush is a timer in the workers
+        assert seen[-1] == 20, seen
 
         config.write_text(
             ROUTES.replace(

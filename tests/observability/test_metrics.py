@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from gateway.observability.metrics import LATENCY_BUCKETS, OVERHEAD_BUCKETS, GatewayMetrics
 from tests.observability.exposition import Samples, label_sets, parse, value
@@ -67,6 +67,40 @@ def test_durations_overhead_and_buckets() -> None:
     assert len(latency_bounds) == len(LATENCY_BUCKETS) + 1
     assert {"0.0001", "1.0", "+Inf"} <= overhead_bounds
     assert {"0.05", "120.0", "+Inf"} <= latency_bounds
+
+
+def test_batched_observations_land_in_the_buckets_prometheus_client_would_choose() -> None:
+    values = [0.0, 0.05, 0.0500001, 0.3, 2.5, 120.0, 121.0, 7.0, 7.0]
+    metrics = GatewayMetrics()
+    for total in values:
+        observe(metrics, total_s=total, upstream_s=None)
+    reference = CollectorRegistry()
+    direct = Histogram(
+        "direct_seconds", "one observe() per value", buckets=LATENCY_BUCKETS, registry=reference
+    )
+    for total in values:
+        direct.observe(total)
+    expected = {s.labels["le"]: s.value for s in next(iter(reference.collect())).samples if "le" in s.labels}
+    samples = scrape(metrics)
+    for bound, count in expected.items():
+        assert value(samples, "gateway_request_duration_seconds_bucket", **MP, le=bound) == count, bound
+    assert value(samples, "gateway_request_duration_seconds_sum", **MP) == pytest.approx(sum(values))
+
+
+def test_figures_are_applied_on_flush_and_render_flushes() -> None:
+    metrics = GatewayMetrics()
+    observe(metrics)
+    observe(metrics, status=502)
+    # added up, not yet applied: nothing per request touches prometheus_client (or, with
+    # --workers, the shared files)
+    assert metrics.registry.get_sample_value("gateway_requests_total", {**MP, "status": "200"}) is None
+    metrics.flush()
+    assert metrics.registry.get_sample_value("gateway_requests_total", {**MP, "status": "200"}) == 1
+    observe(metrics)
+    samples = scrape(metrics)  # render() flushes first
+    assert value(samples, "gateway_requests_total", **MP, status="200") == 2
+    assert value(samples, "gateway_requests_total", **MP, status="502") == 1
+    assert value(samples, "gateway_tokens_total", **MP, direction="in") == 30
 
 
 def test_no_upstream_means_no_upstream_or_overhead_observation() -> None:

@@ -28,6 +28,7 @@ metrics = GatewayMetrics()
 assert metrics.multiprocess_dir == sys.argv[1]
 for name, *args in json.loads(sys.argv[2]):
     getattr(metrics, name)(*args)
+metrics.flush()  # what the app does every second and at shutdown
 print(os.getpid())
 """
 

@@ -12,7 +12,8 @@ import pytest
 import trustme
 
 from gateway.config.model import Timeouts
-from gateway.upstream.pool import ConnectError, ConnectionPool, parse_url
+from gateway.upstream.http1 import Http1Connection
+from gateway.upstream.pool import ConnectError, ConnectionPool, RequestTarget, parse_url
 from gateway.upstream.transport import HttpTransport, UpstreamFailure, encode_headers
 from tests.upstream.raw_server import RawServer, read_request, response, wait_until
 
@@ -20,6 +21,16 @@ from tests.upstream.raw_server import RawServer, read_request, response, wait_un
 async def answer_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while await read_request(reader):
         writer.write(response(200, b"{}"))
+
+
+async def one_exchange(pool: ConnectionPool, where: RequestTarget) -> Http1Connection:
+    """An empty POST on a pooled connection, read to its end and released; returns the connection."""
+    conn = await pool.acquire(where, 5.0)
+    conn.send(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"", 5, 5, 10)
+    await conn.response_started()
+    await conn.read_all()
+    pool.release(conn, conn.finish())
+    return conn
 
 
 def fake_target(name: str = "up", headers: dict[str, str] | None = None) -> Any:
@@ -36,11 +47,7 @@ async def test_a_connection_the_upstream_closed_while_idle_is_not_handed_out() -
     async with RawServer(once) as server:
         pool = ConnectionPool()
         where = pool.target(server.url("/"))
-        first = await pool.acquire(where, 5.0)
-        first.send(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"", 5, 5, 10)
-        await first.response_started()
-        await first.read_all()
-        pool.release(first, first.finish())
+        first = await one_exchange(pool, where)
         await wait_until(lambda: first.closed)  # the server's close has reached the client
         second = await pool.acquire(where, 5.0)
         assert second is not first
@@ -52,11 +59,7 @@ async def test_an_expired_idle_connection_is_closed_not_reused() -> None:
     async with RawServer(answer_all) as server:
         pool = ConnectionPool(keepalive=30.0)
         where = pool.target(server.url("/"))
-        conn = await pool.acquire(where, 5.0)
-        conn.send(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"", 5, 5, 10)
-        await conn.response_started()
-        await conn.read_all()
-        pool.release(conn, conn.finish())
+        conn = await one_exchange(pool, where)
         conn.idle_since -= 31.0  # idle past the keep-alive time
         fresh = await pool.acquire(where, 5.0)
         assert fresh is not conn and conn.closed
