@@ -10,7 +10,7 @@ import pytest
 
 from gateway.upstream.http1 import Http1Connection, UpstreamProtocolError
 from gateway.upstream.pool import ConnectError, ConnectionPool
-from tests.upstream.raw_server import RawServer, read_request, response
+from tests.upstream.raw_server import RawServer, read_request, replying, response
 
 HEAD = b"POST /v1/x HTTP/1.1\r\nHost: up\r\nContent-Length: 2\r\n\r\n"
 
@@ -101,11 +101,7 @@ async def test_body_delimited_by_close_is_complete_and_not_reused() -> None:
 
 
 async def test_connection_close_header_is_honoured() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(response(200, b"{}", {"Connection": "close"}))
-
-    async with RawServer(handle) as server:
+    async with RawServer(replying(response(200, b"{}", {"Connection": "close"}))) as server:
         pool = ConnectionPool()
         conn = await exchange(pool, server)
         await conn.read_all()
@@ -116,12 +112,10 @@ async def test_connection_close_header_is_honoured() -> None:
 async def test_gzip_body_is_decoded_and_informational_responses_skipped() -> None:
     packed = gzip.compress(b'{"answer":42}')
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")
-        writer.write(response(200, packed, {"Content-Encoding": "gzip"}))
-
-    async with RawServer(handle) as server:
+    informational = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+    async with RawServer(
+        replying(informational + response(200, packed, {"Content-Encoding": "gzip"}))
+    ) as server:
         pool = ConnectionPool()
         conn = await exchange(pool, server)
         assert conn.status == 200
@@ -131,11 +125,7 @@ async def test_gzip_body_is_decoded_and_informational_responses_skipped() -> Non
 
 
 async def test_unknown_content_encoding_is_a_protocol_error() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(response(200, b"xx", {"Content-Encoding": "br"}))
-
-    async with RawServer(handle) as server:
+    async with RawServer(replying(response(200, b"xx", {"Content-Encoding": "br"}))) as server:
         pool = ConnectionPool()
         conn = await pool.acquire(pool.target(server.url("/")), 5.0)
         conn.send(HEAD, b"{}", 5.0, 5.0, 10.0)
@@ -146,11 +136,7 @@ async def test_unknown_content_encoding_is_a_protocol_error() -> None:
 
 
 async def test_garbage_reply_is_a_protocol_error() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
-
-    async with RawServer(handle) as server:
+    async with RawServer(replying(b"SSH-2.0-OpenSSH\r\n\r\n")) as server:
         pool = ConnectionPool()
         conn = await pool.acquire(pool.target(server.url("/")), 5.0)
         conn.send(HEAD, b"{}", 5.0, 5.0, 10.0)
@@ -241,11 +227,7 @@ async def test_stream_reader_backpressure_pauses_and_resumes_reading(monkeypatch
 
 
 async def test_bytes_after_the_response_make_the_connection_unusable() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(response(200, b"{}") + response(200, b'{"second":1}'))
-
-    async with RawServer(handle) as server:
+    async with RawServer(replying(response(200, b"{}") + response(200, b'{"second":1}'))) as server:
         pool = ConnectionPool()
         conn = await exchange(pool, server)
         assert (conn.status, await conn.read_all()) == (200, b"{}")  # the first answer stands
