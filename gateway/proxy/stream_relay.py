@@ -13,6 +13,7 @@ from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
 from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, truncated_frame
 from gateway.framing import DECODERS
+from gateway.framing.events import StreamEvent
 from gateway.rules.context import EvalContext
 from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 
@@ -138,15 +139,10 @@ async def _translate(
                 continue  # completed normally: drain the little that is left so the connection is reused
             events = decoder.feed(chunk)
             if not started:
-                for i, event in enumerate(events):
-                    first = translator.on_event(event)
-                    if first:
-                        started = True
-                        await response.write(first)
-                        events = events[i + 1 :]
-                        break
-                else:
-                    continue
+                first, events = _first_frame(translator, events)
+                if first:
+                    started = True
+                    await response.write(first)
             out = b"".join([translator.on_event(event) for event in events])
             if out:
                 await response.write(out)
@@ -163,3 +159,12 @@ async def _translate(
         tail = b"" if translator.done else _failure_frame(failure)
     if tail:
         await response.write(tail)
+
+
+def _first_frame(translator: StreamTranslator, events: list[StreamEvent]) -> tuple[bytes, list[StreamEvent]]:
+    """The first non-empty translation among `events` and the events after it (none: b"", [])."""
+    for i, event in enumerate(events):
+        frame = translator.on_event(event)
+        if frame:
+            return frame, events[i + 1 :]
+    return b"", []

@@ -15,8 +15,8 @@ from typing import Any
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
-from jmespath import functions as jmespath_functions
 
+from gateway.rules.builtins import BUILTIN_FUNCTIONS, FunctionSpec
 from gateway.rules.context import EvalContext
 
 Evaluator = Callable[[Any, EvalContext], Any]
@@ -64,130 +64,6 @@ class _Expression:
 
     def visit(self, _node: Any, value: Any) -> Any:
         return self.fn(value, self.ctx)
-
-
-FunctionImpl = Callable[..., Any]
-
-
-class FunctionSpec:
-    """A callable exposed to expressions: `impl(ctx, *args)`, with an arity range checked at compile."""
-
-    __slots__ = ("impl", "max_args", "min_args")
-
-    def __init__(self, impl: FunctionImpl, min_args: int, max_args: int | None) -> None:
-        self.impl = impl
-        self.min_args = min_args
-        self.max_args = max_args
-
-
-_JSON_TYPE_NAMES: dict[type, str] = {
-    str: "string",
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    list: "array",
-    dict: "object",
-}
-
-
-def _type_of(x: Any) -> str | None:
-    """`type(x)` for the JSON types; None for anything else (jmespath's own answer is used)."""
-    if x is None:
-        return "null"
-    return _JSON_TYPE_NAMES.get(type(x))
-
-
-# Native versions of the functions that rules call on every request. Each returns _SLOW when its
-# arguments are not the plain case, and jmespath's type-checked implementation then answers (with
-# its exact result or error), so the semantics are jmespath's either way.
-_SLOW: Any = object()
-
-
-def _fast_type(x: Any) -> Any:
-    name = _type_of(x)
-    return _SLOW if name is None else name
-
-
-def _fast_join(glue: Any, items: Any) -> Any:
-    if type(glue) is str and type(items) is list and all(type(item) is str for item in items):
-        return glue.join(items)
-    return _SLOW
-
-
-def _fast_starts_with(subject: Any, prefix: Any) -> Any:
-    return subject.startswith(prefix) if type(subject) is str and type(prefix) is str else _SLOW
-
-
-def _fast_ends_with(subject: Any, suffix: Any) -> Any:
-    return subject.endswith(suffix) if type(subject) is str and type(suffix) is str else _SLOW
-
-
-def _fast_length(x: Any) -> Any:
-    kind = type(x)
-    return len(x) if kind is str or kind is list or kind is dict else _SLOW
-
-
-def _fast_to_string(x: Any) -> Any:
-    return x if type(x) is str else _SLOW
-
-
-def _fast_not_null(*args: Any) -> Any:
-    for arg in args:
-        if arg is not None:
-            return arg
-    return None
-
-
-def _fast_contains(subject: Any, search: Any) -> Any:
-    if type(subject) is list or (type(subject) is str and type(search) is str):
-        return search in subject  # what jmespath's contains() does
-    return _SLOW
-
-
-_FAST_BUILTINS: dict[str, Callable[..., Any]] = {
-    "type": _fast_type,
-    "join": _fast_join,
-    "starts_with": _fast_starts_with,
-    "ends_with": _fast_ends_with,
-    "length": _fast_length,
-    "to_string": _fast_to_string,
-    "not_null": _fast_not_null,
-    "contains": _fast_contains,
-}
-
-
-def _checked(builtins: jmespath_functions.Functions, name: str) -> FunctionImpl:
-    def impl(_ctx: EvalContext, *args: Any) -> Any:
-        return builtins.call_function(name, list(args))
-
-    return impl
-
-
-def _fast_then_checked(
-    builtins: jmespath_functions.Functions, name: str, fast: Callable[..., Any]
-) -> FunctionImpl:
-    def impl(_ctx: EvalContext, *args: Any) -> Any:
-        result = fast(*args)
-        return builtins.call_function(name, list(args)) if result is _SLOW else result
-
-    return impl
-
-
-def _builtin_specs() -> dict[str, FunctionSpec]:
-    """JMESPath's standard functions, called through jmespath's own type-checked implementation
-    (with a native fast path for the common ones)."""
-    builtins = jmespath_functions.Functions()
-    specs: dict[str, FunctionSpec] = {}
-    for name, entry in builtins.FUNCTION_TABLE.items():
-        signature = entry["signature"]
-        variadic = bool(signature) and signature[-1].get("variadic", False)
-        fast = _FAST_BUILTINS.get(name)
-        impl = _checked(builtins, name) if fast is None else _fast_then_checked(builtins, name, fast)
-        specs[name] = FunctionSpec(impl, len(signature), None if variadic else len(signature))
-    return specs
-
-
-BUILTIN_FUNCTIONS: Mapping[str, FunctionSpec] = _builtin_specs()
 
 
 class Compiler:

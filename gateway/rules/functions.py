@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway import json_codec
-from gateway.rules.compiler import FunctionSpec
+from gateway.rules.builtins import FunctionSpec
 from gateway.rules.context import EvalContext
 
 

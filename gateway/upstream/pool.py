@@ -176,7 +176,7 @@ class ConnectionPool:
             if use_tls and self._ssl_context is None:
                 self._ssl_context = ssl.create_default_context()
             _, conn = await loop.create_connection(
-                lambda: Http1Connection(loop, self._lost),
+                lambda: Http1Connection(loop, self._forget),
                 target.host,
                 target.port,
                 ssl=self._ssl_context if use_tls else None,
@@ -197,11 +197,8 @@ class ConnectionPool:
         self._open.add(conn)
         return conn
 
-    def _lost(self, conn: Http1Connection) -> None:
-        """The upstream closed `conn` (or we did)."""
-        self._forget(conn)
-
     def _forget(self, conn: Http1Connection) -> None:
+        """`conn` is closed (by us or by the upstream): it no longer counts, idle or open."""
         if conn in self._open:
             self._open.discard(conn)
             idle = self._idle.get(conn.key) if isinstance(conn.key, tuple) else None
