@@ -29,6 +29,8 @@ from gateway.config.model import (
     RouteConfig,
     TargetConfig,
     Timeouts,
+    TlsSettings,
+    UpstreamSettings,
 )
 from gateway.config.problems import ConfigError, format_path, schema_problems
 from gateway.routing.cooldown import CooldownPolicy
@@ -98,6 +100,7 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
         models=MappingProxyType({alias: _route(spec) for alias, spec in tree["models"].items()}),
         dialects=MappingProxyType(dict(tree.get("dialects") or {})),
         auth=_auth(tree.get("auth") or {}),
+        upstream=UpstreamSettings(**tree.get("upstream", {})),
         warnings=tuple(warnings),
     )
 
@@ -138,7 +141,9 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         timeouts=Timeouts(**spec.get("timeouts", {})),
         vars=MappingProxyType({k: str(v) for k, v in (spec.get("vars") or {}).items()}),
         unsupported_params=spec.get("unsupported_params", "reject"),
-        aws=AwsCredentials(**spec["aws"]) if spec.get("aws") else None,
+        aws=AwsCredentials(**spec["aws"]) if spec.get("aws") is not None else None,
+        tls=TlsSettings(**spec.get("tls", {})),
+        proxy=spec.get("proxy"),
         retry=RetryPolicy().overridden(spec.get("retry")),
         cooldown=CooldownPolicy(**spec.get("cooldown", {})),
         disabled_reason=disabled_reason,
@@ -159,10 +164,16 @@ def _auth(spec: dict[str, Any]) -> AuthSettings:
             models=tuple(item["models"]) if "models" in item else None,
             rpm=item.get("rpm"),
             tpm=item.get("tpm"),
+            metrics=item.get("metrics", False),
         )
         for item in spec.get("keys") or ()
     )
-    return AuthSettings(keys=keys, store=spec.get("store", "memory"), redis_url=spec.get("redis_url"))
+    return AuthSettings(
+        keys=keys,
+        store=spec.get("store", "memory"),
+        redis_url=spec.get("redis_url"),
+        store_failure=spec.get("store_failure", "open"),
+    )
 
 
 def _route(spec: Any) -> RouteConfig:

@@ -30,6 +30,25 @@ class Limits:
     max_headers: int = 128
     keepalive_timeout: float = 75.0
     drain_timeout: float = 30.0
+    max_json_depth: int = 100  # request bodies nested deeper get 400 (orjson writes at most 254 levels)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    """`upstream:` what the upstream HTTP client will accept and hold, for every provider."""
+
+    max_header_bytes: int = 16 * 1024  # status line + all header lines of one reply
+    max_headers: int = 128
+    max_body_bytes: int = 64 * 1024 * 1024  # a non-streamed reply, after content decoding
+    max_error_body_bytes: int = 1024 * 1024  # a reply with status >= 300
+    max_event_bytes: int = 16 * 1024 * 1024  # one stream event (SSE event, NDJSON line, AWS message)
+    max_connections: int = 1024  # open at once, every origin together
+    max_connections_per_origin: int = 512  # (scheme, host, port): one slow provider cannot take them all
+    max_pool_waiters: int = 1024  # requests waiting for a connection slot; more get 503 at once
+    pool_timeout: float = 10.0  # seconds a request waits for a slot before its 503
+    dns_cache_ttl: float = 10.0  # seconds a resolved address list is reused (0: resolve every time)
+    trust_env: bool = True  # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+    user_agent: str = ""  # empty: "llm-gateway/<version>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +61,22 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class AwsCredentials:
-    access_key_id: str = field(repr=False)
-    secret_access_key: str = field(repr=False)
+    """Static keys, or (no access_key_id) botocore's credential chain, optionally from `profile`."""
+
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """How a provider's TLS connections are checked and who we are to it (mutual TLS)."""
+
+    verify: bool = True
+    ca_file: str | None = None  # PEM bundle used instead of the system trust store
+    cert_file: str | None = None  # client certificate (PEM)
+    key_file: str | None = None  # its private key (PEM); absent: in cert_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +92,9 @@ class ProviderConfig:
     vars: Mapping[str, str] = field(default_factory=dict)
     unsupported_params: Literal["reject", "drop"] = "reject"
     aws: AwsCredentials | None = None
+    tls: TlsSettings = TlsSettings()
+    # None: from the environment (upstream.trust_env); False: never through a proxy; or a proxy URL
+    proxy: str | Literal[False] | None = field(default=None, repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     disabled_reason: str | None = None
@@ -96,6 +131,7 @@ class GatewayKey:
     models: tuple[str, ...] | None = None  # shell-style patterns; None: every model
     rpm: int | None = None
     tpm: int | None = None
+    metrics: bool = False  # may read /metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +139,8 @@ class AuthSettings:
     keys: tuple[GatewayKey, ...] = ()
     store: Literal["memory", "redis"] = "memory"
     redis_url: str | None = field(default=None, repr=False)
+    # the store cannot be reached: serve without counting (open) or answer 503 (closed)
+    store_failure: Literal["open", "closed"] = "open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,4 +154,5 @@ class GatewayConfig:
     models: Mapping[str, RouteConfig]
     dialects: Mapping[str, Mapping[str, Any]]
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    upstream: UpstreamSettings = UpstreamSettings()
     warnings: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ from gateway.config.problems import ConfigError
 from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
 from gateway.engine.dialect_sources import resolve_dialects
+from gateway.redaction import Redactor
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.plan import RouteNode
 from gateway.routing.retry import RetryPolicy
@@ -45,6 +46,7 @@ class Provider:
     signer: Signer | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
+    redactor: Redactor = field(default_factory=Redactor)  # the registry's: every configured secret
 
     def url(self, operation: Operation, stream: bool, model: str) -> str:
         path = operation.stream_path if stream and operation.stream_path else operation.path
@@ -85,6 +87,7 @@ class Registry:
     created: int
     models_body: bytes
     keyring: KeyRing
+    redactor: Redactor = field(default_factory=Redactor)  # every configured secret, for upstream text
 
     def model_body(self, alias: str) -> bytes | None:
         route = self.routes.get(alias)
@@ -140,6 +143,7 @@ def build_registry(config: GatewayConfig) -> Registry:
         except RuleError as exc:
             problems.append(str(exc))
 
+    redactor = Redactor(configured_secrets(config))
     providers: dict[str, Provider] = {}
     for name, pconf in config.providers.items():
         if pconf.dialect not in dialect_specs:
@@ -150,7 +154,7 @@ def build_registry(config: GatewayConfig) -> Registry:
         if dialect is None or pconf.disabled_reason is not None:
             continue
         try:
-            providers[name] = _provider(pconf, dialect)
+            providers[name] = replace(_provider(pconf, dialect), redactor=redactor)
         except RuleError as exc:
             problems.append(str(exc))
     if problems:
@@ -178,7 +182,29 @@ def build_registry(config: GatewayConfig) -> Registry:
         created=created,
         models_body=json_codec.dumps(listing),
         keyring=KeyRing(config.auth.keys),
+        redactor=redactor,
     )
+
+
+def configured_secrets(config: GatewayConfig) -> list[str | None]:
+    """Every secret the config holds, for the redactor: keys, AWS secrets, secret header values, the
+    Redis URL's password."""
+    secrets: list[str | None] = []
+    for pconf in config.providers.values():
+        secrets.append(pconf.api_key)
+        if pconf.aws is not None:
+            secrets += [pconf.aws.secret_access_key, pconf.aws.session_token]
+        secrets += [value for name, value in pconf.headers.items() if _secret_header(name)]
+        if isinstance(pconf.proxy, str):
+            secrets.append(urllib.parse.urlsplit(pconf.proxy).password)
+    if config.auth.redis_url:
+        secrets.append(urllib.parse.urlsplit(config.auth.redis_url).password)
+    return secrets
+
+
+def _secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in ("auth", "key", "token", "secret"))
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
