@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
 from gateway import __version__
 from gateway.app_keys import COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
-from gateway.auth.limits import MemoryLimits, RedisLimits
+from gateway.auth.limits import Limits, MemoryLimits, RedisLimits
+from gateway.auth.rate_limiter import RateLimiter
 from gateway.observability import endpoints
 from gateway.observability.keys import METRICS, READINESS, Readiness
 from gateway.observability.metrics import FLUSH_INTERVAL_S, GatewayMetrics
@@ -19,11 +20,13 @@ from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
 from gateway.routing.cooldown import Cooldowns
+from gateway.upstream.dialer import Dialer
 from gateway.upstream.mock import MockTransport
 from gateway.upstream.pool import ConnectionPool
+from gateway.upstream.resolver import Resolver
+from gateway.upstream.tls import default_ssl_context
 from gateway.upstream.transport import HttpTransport, Transport
 
-POOL_SIZE = 512  # upstream connections open at once, all providers together
 UPSTREAM_KEEPALIVE_S = 60.0  # an idle upstream connection is closed after this
 
 
@@ -59,15 +62,41 @@ async def _flush_metrics(app: web.Application) -> AsyncIterator[None]:
     metrics.flush()
 
 
+def _connection_pool(holder: RegistryHolder) -> tuple[ConnectionPool, Callable[[bool], None]]:
+    """The upstream pool, sized by `upstream:` (the shared TLS context is built here, at start, not
+    on the first request), and the reload listener that applies new limits and DNS cache TTL to it."""
+    settings = holder.current.config.upstream
+    resolver = Resolver(settings.dns_cache_ttl)
+    pool = ConnectionPool(
+        settings.max_connections,
+        UPSTREAM_KEEPALIVE_S,
+        per_origin=settings.max_connections_per_origin,
+        max_waiters=settings.max_pool_waiters,
+        pool_timeout=settings.pool_timeout,
+        dialer=Dialer(resolver, default_ssl_context()),
+    )
+
+    def reloaded(ok: bool) -> None:
+        if ok:
+            now = holder.current.config.upstream
+            resolver.ttl = now.dns_cache_ttl
+            pool.configure(
+                now.max_connections, now.max_connections_per_origin, now.max_pool_waiters, now.pool_timeout
+            )
+
+    return pool, reloaded
+
+
 def create_app(
     holder: RegistryHolder,
     *,
     transports: Mapping[str, Transport] | None = None,
     cooldowns: Cooldowns | None = None,
     rng: random.Random | None = None,
+    limits_store: Limits | None = None,
 ) -> web.Application:
-    """The gateway app around a loaded registry. `transports`, `cooldowns` (with its clock) and
-    `rng` replace the real ones in tests."""
+    """The gateway app around a loaded registry. `transports`, `cooldowns` (with its clock), `rng`
+    and `limits_store` (the rate-limit counters) replace the real ones in tests."""
     limits = holder.current.config.limits
     app = web.Application(middlewares=[edge_middleware], client_max_size=limits.max_body_bytes)
     app[REGISTRY] = holder
@@ -80,16 +109,25 @@ def create_app(
     auth = holder.current.config.auth
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
-        # no Accept-Encoding is sent: identity bodies are relayed as they are (a gzip one is decoded)
-        pool = ConnectionPool(limit=POOL_SIZE, keepalive=UPSTREAM_KEEPALIVE_S)
+        pool, reloaded = _connection_pool(holder)
+        holder.listeners.append(reloaded)
+        metrics.watch_pool(pool.stats)
         chosen: dict[str, Transport] = {"http": HttpTransport(pool), "mock": MockTransport()}
         app[TRANSPORTS] = dict(transports) if transports is not None else chosen
-        # the counter store is chosen at start (a reload keeps it): Redis shares limits across processes
-        app[LIMITS] = (
+        # the counter store is chosen at start (a reload keeps it, and its store_failure): Redis shares
+        # limits across processes
+        store = limits_store or (
             RedisLimits(auth.redis_url) if auth.store == "redis" and auth.redis_url else MemoryLimits()
         )
+        app[LIMITS] = RateLimiter(
+            store,
+            auth.store_failure,
+            metrics.rate_limit_store_error,
+            redact=lambda text: holder.current.redactor.redact(text),
+        )
         yield
-        await app[LIMITS].close()
+        await app[LIMITS].close()  # pending spends get a few seconds
+        holder.listeners.remove(reloaded)
         await pool.close()
 
     app.cleanup_ctx.append(upstream_session)

@@ -6,6 +6,7 @@ assignment; a request keeps the registry it started with until it finishes.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import urllib.parse
@@ -14,9 +15,16 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from gateway import json_codec
+from gateway import __version__, json_codec
 from gateway.auth.keys import KeyRing
-from gateway.config.model import GatewayConfig, ProviderConfig, RouteConfig, Timeouts
+from gateway.config.model import (
+    AwsCredentials,
+    GatewayConfig,
+    ProviderConfig,
+    RouteConfig,
+    Timeouts,
+    UpstreamSettings,
+)
 from gateway.config.problems import ConfigError
 from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
@@ -26,11 +34,14 @@ from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.plan import RouteNode
 from gateway.routing.retry import RetryPolicy
 from gateway.rules.template import RuleError, chain_transforms, compile_transform
+from gateway.upstream.aws_credentials import CredentialChain, botocore_chain
+from gateway.upstream.egress import DIRECT, Egress, proxy_for
 from gateway.upstream.signing import SigV4Signer
+from gateway.upstream.tls import TlsProblem, ssl_context_for, tls_warning
 
 
 class Signer(Protocol):
-    def sign(self, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]: ...
+    async def sign(self, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,8 @@ class Provider:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     redactor: Redactor = field(default_factory=Redactor)  # the registry's: every configured secret
+    egress: Egress = DIRECT  # TLS context and proxy of its connections
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)  # caps its replies are read within
 
     def url(self, operation: Operation, stream: bool, model: str) -> str:
         path = operation.stream_path if stream and operation.stream_path else operation.path
@@ -128,9 +141,13 @@ def _route_node(
     return RouteNode(config.strategy, tuple(children), weight=config.weight) if children else None
 
 
-def build_registry(config: GatewayConfig) -> Registry:
+def build_registry(config: GatewayConfig, environ: Mapping[str, str] | None = None) -> Registry:
+    """The registry for `config`. The proxy variables are read from `environ` (default: the process
+    environment) now, once; TLS files are read now (a bad one is a problem listed with its path)."""
+    environ = os.environ if environ is None else environ
     dialect_specs = resolve_dialects(config.dialects)
     problems: list[str] = []
+    warnings: list[str] = []
 
     wanted = {p.dialect for p in config.providers.values()} | set(config.dialects)
     dialects: dict[str, Dialect] = {}
@@ -143,7 +160,10 @@ def build_registry(config: GatewayConfig) -> Registry:
         except RuleError as exc:
             problems.append(str(exc))
 
-    redactor = Redactor(configured_secrets(config))
+    redactor = Redactor(
+        configured_secrets(config) + _environment_proxy_passwords(config, environ),
+        names=[d.auth_header for d in dialects.values() if d.auth_header],
+    )
     providers: dict[str, Provider] = {}
     for name, pconf in config.providers.items():
         if pconf.dialect not in dialect_specs:
@@ -154,11 +174,18 @@ def build_registry(config: GatewayConfig) -> Registry:
         if dialect is None or pconf.disabled_reason is not None:
             continue
         try:
-            providers[name] = replace(_provider(pconf, dialect), redactor=redactor)
-        except RuleError as exc:
+            provider = _provider(pconf, dialect, config.upstream)
+            egress = _egress(provider, pconf, config.upstream, environ)
+        except (RuleError, TlsProblem) as exc:
             problems.append(str(exc))
+            continue
+        providers[name] = replace(provider, redactor=redactor, egress=egress, upstream=config.upstream)
+        if pconf.transport == "http" and (warning := tls_warning(pconf.tls, f"providers.{name}")):
+            warnings.append(warning)
     if problems:
         raise ConfigError(problems)
+    if warnings:
+        config = replace(config, warnings=config.warnings + tuple(warnings))
 
     routes: dict[str, ModelRoute] = {}
     unavailable: dict[str, str] = {}
@@ -187,19 +214,32 @@ def build_registry(config: GatewayConfig) -> Registry:
 
 
 def configured_secrets(config: GatewayConfig) -> list[str | None]:
-    """Every secret the config holds, for the redactor: keys, AWS secrets, secret header values, the
-    Redis URL's password."""
+    """Every secret the config holds, for the redactor: keys, AWS secrets, secret header values and
+    `vars`, proxy and Redis URL passwords."""
     secrets: list[str | None] = []
     for pconf in config.providers.values():
         secrets.append(pconf.api_key)
         if pconf.aws is not None:
             secrets += [pconf.aws.secret_access_key, pconf.aws.session_token]
         secrets += [value for name, value in pconf.headers.items() if _secret_header(name)]
+        secrets += [value for name, value in pconf.vars.items() if _secret_header(name)]
         if isinstance(pconf.proxy, str):
             secrets.append(urllib.parse.urlsplit(pconf.proxy).password)
     if config.auth.redis_url:
         secrets.append(urllib.parse.urlsplit(config.auth.redis_url).password)
     return secrets
+
+
+def _environment_proxy_passwords(config: GatewayConfig, environ: Mapping[str, str]) -> list[str | None]:
+    """Passwords in the proxy URLs of the environment, when providers may use them."""
+    if not config.upstream.trust_env:
+        return []
+    passwords: list[str | None] = []
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        url = environ.get(name, "")
+        if "@" in url:
+            passwords.append(urllib.parse.urlsplit(url if "://" in url else "http://" + url).password)
+    return passwords
 
 
 def _secret_header(name: str) -> bool:
@@ -224,7 +264,22 @@ def fill_placeholders(text: str, values: Mapping[str, str], where: str) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
-def _provider(pconf: ProviderConfig, dialect: Dialect) -> Provider:
+def _egress(
+    provider: Provider, pconf: ProviderConfig, upstream: UpstreamSettings, environ: Mapping[str, str]
+) -> Egress:
+    """The provider's TLS context (built now) and proxy (its own, or the environment's now)."""
+    if pconf.transport != "http":
+        return DIRECT
+    where = f"providers.{pconf.name}"
+    try:
+        proxy = proxy_for(provider.base_url, pconf.proxy, environ, upstream.trust_env)
+    except ValueError as exc:
+        raise RuleError(f"{where}.proxy", str(exc)) from None
+    context = ssl_context_for(pconf.tls, where)
+    return DIRECT if context is None and proxy is None else Egress(context, proxy)
+
+
+def _provider(pconf: ProviderConfig, dialect: Dialect, upstream: UpstreamSettings) -> Provider:
     where = f"providers.{pconf.name}"
     values = {**dialect.vars, **pconf.vars}
     override = compile_transform(pconf.request, dialect.compiler, f"{where}.request")
@@ -241,7 +296,7 @@ def _provider(pconf: ProviderConfig, dialect: Dialect) -> Provider:
         )
         for op, operation in dialect.operations.items()
     }
-    headers = _headers(pconf, dialect)
+    headers = _headers(pconf, dialect, upstream)
     return Provider(
         name=pconf.name,
         dialect=dialect,
@@ -262,20 +317,29 @@ def _provider(pconf: ProviderConfig, dialect: Dialect) -> Provider:
 def _signer(pconf: ProviderConfig, dialect: Dialect, values: Mapping[str, str], where: str) -> Signer | None:
     if dialect.sigv4_service is None or pconf.api_key or pconf.transport != "http":
         return None
-    if pconf.aws is None:
-        raise RuleError(
-            where, f"dialect {dialect.name!r} signs requests (SigV4): set `aws` credentials or `api_key`"
-        )
     region = fill_placeholders(dialect.sigv4_region, values, f"{where}.vars.region")
+    aws = pconf.aws or AwsCredentials()
     try:
-        return SigV4Signer(dialect.sigv4_service, region, pconf.aws)
+        if aws.access_key_id:
+            return SigV4Signer(dialect.sigv4_service, region, aws)
+        # botocore's chain, resolved on first use (no I/O while the registry is built)
+        chain = CredentialChain(pconf.name, botocore_chain(aws.profile))
+        return SigV4Signer(dialect.sigv4_service, region, chain=chain)
     except RuntimeError as exc:
         raise RuleError(where, str(exc)) from None
 
 
-def _headers(pconf: ProviderConfig, dialect: Dialect) -> dict[str, str]:
-    """Dialect headers, then the provider's (null removes one), then auth; `{api_key}` filled in."""
-    merged: dict[str, str | None] = {"Content-Type": "application/json", **dialect.headers, **pconf.headers}
+def _headers(pconf: ProviderConfig, dialect: Dialect, upstream: UpstreamSettings) -> dict[str, str]:
+    """Our User-Agent and `Accept-Encoding: identity` (no decoding work, no compressed stream to
+    buffer), then dialect headers, then the provider's (null removes one), then auth; `{api_key}`
+    filled in."""
+    merged: dict[str, str | None] = {
+        "Content-Type": "application/json",
+        "User-Agent": upstream.user_agent or f"llm-gateway/{__version__}",
+        "Accept-Encoding": "identity",
+        **dialect.headers,
+        **pconf.headers,
+    }
     if dialect.auth_header and dialect.auth_value and pconf.api_key:
         merged[dialect.auth_header] = dialect.auth_value
     key = pconf.api_key or ""

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-Failure = Literal["connect", "timeout", "broken", "status"]
+# saturated: the gateway's own connection pool had no free slot (not the upstream's fault, never retried)
+Failure = Literal["connect", "timeout", "broken", "status", "saturated"]
 
 DEFAULT_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # statuses after which another target may succeed where this one did not (its key, its deployment)
@@ -46,6 +47,8 @@ class RetryPolicy:
             return self.on_timeout
         if failure == "broken":
             return self.on_connect_error
+        if failure == "saturated":
+            return False
         return status in self.statuses
 
     def delay(self, attempt: int, retry_after: str | None, rng: random.Random) -> float | None:

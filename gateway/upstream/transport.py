@@ -1,7 +1,21 @@
 """Sending a body upstream and reading what comes back, over HTTP (or the built-in mock).
 
 Transport never looks at bodies: auth headers were fixed when the registry was built, rules run
-elsewhere. Upstream failures become `UpstreamFailure` (502 unreachable/broken, 504 timed out).
+elsewhere. Upstream failures become `UpstreamFailure` (502 unreachable/broken, 504 timed out; 502
+`upstream_headers_too_large` / `upstream_response_too_large` past the `upstream:` caps).
+
+When a request is sent again (Go's net/http rule, `shouldRetryRequest`): a failed exchange is
+repeated here, once, on a new connection, only when its connection was a pooled one (a connection's
+first request is never sent again) and either
+- nothing of the request was written: the connection was found closed as we were about to write
+  (`RequestNotSent`: closed already, or idle a while and its socket polls readable: the upstream's
+  FIN not processed yet), whatever the request; or
+- the request carries an `Idempotency-Key` or `X-Idempotency-Key` header and the connection was
+  closed or reset before any byte of the answer (an idle close that crossed our request: the
+  upstream may or may not have read it; the key lets it drop a duplicate).
+Otherwise (the request was written and may have been read) the failure goes to the route's retry
+policy as it is, a `broken` attempt: an LLM call sent twice may be billed twice, so trying it again
+is the configured policy's choice, not the connection's.
 """
 
 from __future__ import annotations
@@ -10,11 +24,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from gateway.config.model import Timeouts
+from gateway.config.model import Timeouts, UpstreamSettings
 from gateway.engine.registry import Target
 from gateway.routing.retry import Failure
-from gateway.upstream.http1 import Http1Connection, UpstreamProtocolError
-from gateway.upstream.pool import ConnectError, ConnectionPool, RequestTarget
+from gateway.upstream.aws_credentials import CredentialsUnavailable
+from gateway.upstream.dialer import ProxyError
+from gateway.upstream.egress import Egress
+from gateway.upstream.http1 import Http1Connection
+from gateway.upstream.http1_errors import RequestNotSent, ResponseTooLarge, UpstreamProtocolError
+from gateway.upstream.pool import ConnectError, ConnectionPool, PoolSaturated, RequestTarget
 
 _UPSTREAM_ERRORS = (TimeoutError, OSError, UpstreamProtocolError)
 
@@ -35,6 +53,21 @@ def _failure(provider: str, exc: BaseException) -> UpstreamFailure:
         return UpstreamFailure(
             504, f"upstream provider {provider!r} timed out", "upstream_timeout", "timeout"
         )
+    if isinstance(exc, PoolSaturated):  # the gateway is busy, not the upstream: 503, no cooldown
+        return UpstreamFailure(
+            503,
+            f"upstream provider {provider!r}: the gateway has no free connection to {exc.origin} "
+            f"({exc.reason}); try again shortly",
+            "upstream_saturated",
+            "saturated",
+        )
+    if isinstance(exc, ProxyError):  # named by host:port, never with its credentials
+        return UpstreamFailure(
+            502,
+            f"upstream provider {provider!r} is unreachable: proxy {exc.proxy} {exc.reason}",
+            "upstream_unreachable",
+            "connect",
+        )
     if isinstance(exc, ConnectError):
         return UpstreamFailure(
             502, f"upstream provider {provider!r} is unreachable", "upstream_unreachable", "connect"
@@ -47,6 +80,21 @@ def _failure(provider: str, exc: BaseException) -> UpstreamFailure:
     return UpstreamFailure(
         502, f"upstream provider {provider!r} {what}", "upstream_connection_error", "broken"
     )
+
+
+def _too_large(provider: str, exc: ResponseTooLarge) -> UpstreamFailure:
+    """A reply past an `upstream:` cap (its connection is closed already)."""
+    return UpstreamFailure(
+        502, f"upstream provider {provider!r} sent {exc}", f"upstream_{exc.part}_too_large", "broken"
+    )
+
+
+_IDEMPOTENCY_KEYS = (b"\r\nidempotency-key:", b"\r\nx-idempotency-key:")
+
+
+def _has_idempotency_key(head: bytes) -> bool:
+    lowered = head.lower()
+    return any(name in lowered for name in _IDEMPOTENCY_KEYS)
 
 
 class UpstreamReply(Protocol):
@@ -77,8 +125,12 @@ class HttpReply:
         self.headers: Mapping[str, str] = headers
 
     async def read(self) -> bytes:
+        """The whole body, within the caps: an error reply's (status >= 300) is cut at
+        max_error_body_bytes, any other's past max_body_bytes is a 502."""
         try:
             return await self._conn.read_all()
+        except ResponseTooLarge as exc:
+            raise _too_large(self._provider, exc) from exc
         except _UPSTREAM_ERRORS as exc:
             raise _failure(self._provider, exc) from exc
 
@@ -87,6 +139,8 @@ class HttpReply:
         try:
             while chunk := await conn.read_some():
                 yield chunk
+        except ResponseTooLarge as exc:
+            raise _too_large(self._provider, exc) from exc
         except _UPSTREAM_ERRORS as exc:
             raise _failure(self._provider, exc) from exc
 
@@ -107,10 +161,10 @@ class HttpTransport:
         return _Exchange(self, target, url, body)
 
     def head(
-        self, url: str, headers: Mapping[str, str], body: bytes, cache: bool
+        self, url: str, egress: Egress, headers: Mapping[str, str], body: bytes, cache: bool
     ) -> tuple[RequestTarget, bytes]:
         """The request's target and its encoded request line and headers."""
-        where = self._pool.target(url)
+        where = self._pool.target(url, egress)
         block = None
         if cache:
             entry = self._header_blocks.get(id(headers))
@@ -123,6 +177,8 @@ class HttpTransport:
                     self._header_blocks.clear()
                 self._header_blocks[id(headers)] = (headers, block)
         line = f"POST {where.path} HTTP/1.1\r\nHost: {where.host_header}\r\nContent-Length: {len(body)}\r\n"
+        if where.proxy_header:  # a plain-HTTP request through a proxy carries its credentials
+            return where, line.encode("latin-1") + where.proxy_header + block
         return where, line.encode("latin-1") + block
 
 
@@ -163,38 +219,62 @@ class _Exchange:
         provider = target.provider
         limits = target.timeouts
         body = self._body
+        egress = provider.egress
         try:
             if provider.signer is not None:
-                headers = provider.signer.sign(self._url, provider.headers, body)
-                where, head = self._transport.head(self._url, headers, body, cache=False)
+                headers = await provider.signer.sign(self._url, provider.headers, body)
+                where, head = self._transport.head(self._url, egress, headers, body, cache=False)
             else:
-                where, head = self._transport.head(self._url, provider.headers, body, cache=True)
+                where, head = self._transport.head(self._url, egress, provider.headers, body, cache=True)
         except ValueError as exc:
             raise UpstreamFailure(
                 502, f"upstream provider {provider.name!r}: {exc}", "upstream_request_invalid", "broken"
             ) from exc
+        except CredentialsUnavailable as exc:
+            raise UpstreamFailure(
+                502,
+                f"upstream provider {provider.name!r}: {exc}",
+                "upstream_credentials_unavailable",
+                "connect",
+            ) from exc
         pool = self._transport._pool
         try:
-            conn = await self._send(pool, where, head, body, limits)
+            conn = await self._send(pool, where, head, body, limits, provider.upstream)
+        except ResponseTooLarge as exc:
+            raise _too_large(provider.name, exc) from exc
         except _UPSTREAM_ERRORS as exc:
             raise _failure(provider.name, exc) from exc
         return HttpReply(provider.name, conn)
 
     async def _send(
-        self, pool: ConnectionPool, where: RequestTarget, head: bytes, body: bytes, limits: Timeouts
+        self,
+        pool: ConnectionPool,
+        where: RequestTarget,
+        head: bytes,
+        body: bytes,
+        limits: Timeouts,
+        caps: UpstreamSettings,
     ) -> Http1Connection:
-        """The connection whose response headers are in. A pooled connection that the upstream had
-        closed as idle (the close crossed our request) is replaced by a new one, once."""
+        """The connection whose response headers are in. A pooled connection's failure is tried again
+        on a new connection, once, when the module's rule allows it (nothing written, or an
+        idempotency key and no byte of an answer)."""
         for fresh in (False, True):
             conn = await pool.acquire(where, limits.connect, fresh=fresh)
             self._conn = conn
             try:
-                conn.send(head, body, limits.first_byte, limits.idle, limits.total)
+                conn.send(head, body, limits.first_byte, limits.idle, limits.total, caps)
                 await conn.response_started()
                 return conn
             except BaseException as exc:
                 self._conn = None
-                resend = not fresh and isinstance(exc, ConnectionError) and conn.closed_while_idle
+                resend = not fresh and (
+                    isinstance(exc, RequestNotSent)
+                    or (
+                        conn.closed_while_idle
+                        and isinstance(exc, ConnectionError)
+                        and _has_idempotency_key(head)
+                    )
+                )
                 pool.release(conn, False)
                 if not resend:
                     raise

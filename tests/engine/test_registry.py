@@ -1,15 +1,23 @@
-"""Building the registry: dialect inheritance, user dialects, overrides, and precise errors."""
+"""Building the registry: dialect inheritance, user dialects, overrides, precise errors, and how each
+provider's requests leave (headers sent explicitly, TLS context, proxy, AWS credentials)."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
+from gateway import __version__
 from gateway.config.loader import config_from_text
 from gateway.config.problems import ConfigError
+from gateway.engine import registry as registry_module
 from gateway.engine.registry import Registry, build_registry
 from gateway.rules.context import EvalContext
+from gateway.upstream.egress import DIRECT, ProxyEndpoint
+from gateway.upstream.signing import SigV4Signer
 
 
 def build(text: str, env: dict[str, str] | None = None) -> Registry:
@@ -165,3 +173,129 @@ models:
   m: [{provider: m, model: x}]
 """)
     assert sorted(registry.routes) == ["a", "m", "o"]
+
+
+# ---- how a provider's requests leave: headers sent explicitly, TLS, proxy, AWS credentials -------------
+
+
+def test_user_agent_and_accept_encoding_are_sent_explicitly_and_can_be_overridden() -> None:
+    registry = build("""
+upstream: {user_agent: "acme-gateway/2"}
+providers:
+  plain: {dialect: openai, base_url: "http://o.test/v1"}
+  own: {dialect: openai, base_url: "http://o.test/v1", headers: {User-Agent: mine, Accept-Encoding: gzip}}
+models:
+  plain: [{provider: plain, model: x}]
+  own: [{provider: own, model: x}]
+""")
+    plain = registry.routes["plain"].first.provider.headers
+    assert (plain["User-Agent"], plain["Accept-Encoding"]) == ("acme-gateway/2", "identity")
+    own = registry.routes["own"].first.provider.headers
+    assert (own["User-Agent"], own["Accept-Encoding"]) == ("mine", "gzip")
+    default = build("""
+providers: {p: {dialect: openai, base_url: "http://o.test/v1"}}
+models: {m: [{provider: p, model: x}]}
+""")
+    assert default.routes["m"].first.provider.headers["User-Agent"] == f"llm-gateway/{__version__}"
+
+
+PROXIED = """
+providers:
+  env: {dialect: openai, base_url: "https://api.example.com/v1"}
+  inside: {dialect: openai, base_url: "https://llm.corp.internal/v1"}
+  local: {dialect: openai, base_url: "http://localhost:8000/v1"}
+  direct: {dialect: openai, base_url: "https://api.example.com/v1", proxy: false}
+  own: {dialect: openai, base_url: "https://api.example.com/v1", proxy: "http://own:pw-0123456789@own.proxy:8080"}
+  mock: {dialect: mock, transport: mock}
+models:
+  env: [{provider: env, model: x}]
+  inside: [{provider: inside, model: x}]
+  local: [{provider: local, model: x}]
+  direct: [{provider: direct, model: x}]
+  own: [{provider: own, model: x}]
+  mock: [{provider: mock, model: x}]
+"""
+
+
+def test_the_proxy_is_decided_when_the_registry_is_built() -> None:
+    environ = {"HTTPS_PROXY": "http://corp:env-pass-0123456@proxy.corp:3128", "NO_PROXY": ".corp.internal"}
+    registry = build_registry(config_from_text(PROXIED, "routes.yaml", {}), environ)
+    proxies = {alias: route.first.provider.egress.proxy for alias, route in registry.routes.items()}
+    assert proxies["env"] == ProxyEndpoint("http", "proxy.corp", 3128, "Basic Y29ycDplbnYtcGFzcy0wMTIzNDU2")
+    assert proxies["own"] is not None and proxies["own"].label == "own.proxy:8080"
+    assert proxies["inside"] is proxies["local"] is proxies["direct"] is proxies["mock"] is None
+    # the proxies' passwords are secrets the redactor knows, the environment's included
+    assert registry.redactor.redact("env-pass-0123456 pw-0123456789") == "[REDACTED] [REDACTED]"
+    without = build_registry(config_from_text(PROXIED, "routes.yaml", {}), {})
+    assert without.routes["env"].first.provider.egress is DIRECT
+
+
+def test_an_unusable_proxy_in_the_environment_is_a_problem() -> None:
+    config = config_from_text(PROXIED, "routes.yaml", {})
+    with pytest.raises(ConfigError) as info:
+        build_registry(config, {"HTTPS_PROXY": "socks5://proxy.corp:1080"})
+    assert info.value.problems[0].startswith(
+        "providers.env.proxy: HTTPS_PROXY (from the environment): unsupported proxy scheme 'socks5'"
+    )
+
+
+def test_tls_settings_build_a_context_when_the_registry_is_built(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    registry = build(f"""
+providers:
+  private: {{dialect: openai, base_url: "https://llm.corp/v1", tls: {{ca_file: "{ca_file}"}}}}
+  lab: {{dialect: openai, base_url: "https://lab.test/v1", tls: {{verify: false}}}}
+  public: {{dialect: openai, base_url: "https://api.example.com/v1"}}
+models:
+  private: [{{provider: private, model: x}}]
+  lab: [{{provider: lab, model: x}}]
+  public: [{{provider: public, model: x}}]
+""")
+    private = registry.routes["private"].first.provider.egress.ssl_context
+    assert private is not None and private.verify_mode == ssl.CERT_REQUIRED
+    lab = registry.routes["lab"].first.provider.egress.ssl_context
+    assert lab is not None and (lab.verify_mode, lab.check_hostname) == (ssl.CERT_NONE, False)
+    assert registry.routes["public"].first.provider.egress.ssl_context is None  # the shared default
+    assert registry.config.warnings == (
+        "providers.lab.tls.verify is false: the upstream's certificate and host name are not checked",
+    )
+
+
+def test_an_unreadable_tls_file_is_a_problem_with_its_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.pem"
+    found = build_problems(f"""
+providers: {{p: {{dialect: openai, base_url: "https://x.test", tls: {{ca_file: "{missing}"}}}}}}
+models: {{m: [{{provider: p, model: x}}]}}
+""")
+    assert found == [f"providers.p.tls.ca_file: cannot read {missing}: No such file or directory"]
+
+
+@pytest.mark.parametrize(
+    ("aws", "chain", "profile"),
+    [
+        ("", True, None),  # no aws and no api_key: the standard chain
+        ("aws: {}", True, None),
+        ("aws: {profile: team}", True, "team"),
+        ("aws: {access_key_id: AKIASTATIC, secret_access_key: s3cret}", False, None),
+    ],
+)
+def test_sigv4_credentials_static_or_from_the_chain_without_io_at_build(
+    monkeypatch: pytest.MonkeyPatch, aws: str, chain: bool, profile: str | None
+) -> None:
+    profiles: list[str | None] = []
+    monkeypatch.setattr(
+        registry_module, "botocore_chain", lambda name: profiles.append(name) or (lambda: None)
+    )
+    registry = build(f"""
+providers:
+  b:
+    dialect: bedrock
+    base_url: "https://bedrock-runtime.us-east-1.amazonaws.com"
+    {aws}
+models: {{m: [{{provider: b, model: anthropic.claude}}]}}
+""")
+    signer = registry.routes["m"].first.provider.signer
+    assert isinstance(signer, SigV4Signer)
+    assert (signer._chain is not None, profiles) == (chain, [profile] if chain else [])

@@ -2,11 +2,13 @@
 the client gets — driven with the official `openai.AsyncOpenAI`, plus raw SSE bytes where a stream
 fails after it started.
 
-Everything runs in the test's own event loop: the gateway app (served by `web.AppRunner` with
+Everything runs in the test's own event loop: the gateway app (served by `gateway_runner`, with
 `handler_cancellation=True`, as `gateway.cli.serve` does), two `ChaosUpstream`s (the primary, which
 misbehaves on demand, and a healthy fallback), and the clients. The gateway gets a fake clock for its
 cooldowns and a seeded RNG for its load balancing, so nothing here waits on wall-clock time except a
 fault's own slowness inside the chaos upstream (a stall lasts until the gateway's 0.5 s timeout).
+Every case asserts how long the client waited: at least what the timeout that decides it takes, at
+most SLACK (1 s) more; stalls after the headers are also run with idle (0.3 s) < first_byte (2 s).
 
 Leak accounting — the choice made here. The gateway keeps healthy upstream connections in its
 keep-alive pool, so "no upstream connection open" is not something to assert while it runs; and
@@ -51,6 +53,7 @@ from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.reload import RegistryHolder
 from gateway.routing.cooldown import Cooldowns
+from gateway.server import gateway_runner
 from tests.support.chaos_upstream import CHAT, ChaosUpstream, _chunked, _head, chunk
 from tests.support.openai_spec import assert_error_body, assert_valid_stream
 from tests.support.servers import closed_port
@@ -62,6 +65,12 @@ SEED = 20261122
 
 # tight timeouts so that stalls resolve fast
 TIMEOUTS = {"connect": 1, "first_byte": 0.5, "idle": 0.5, "total": 5}
+# idle shorter than first_byte: a stall after the headers must end after `idle`, not `first_byte`
+SHORT_IDLE = {"connect": 1, "first_byte": 2, "idle": 0.3, "total": 5}
+# the upstream client's caps, small enough that the faults past them stay fast
+CAPS = {"max_body_bytes": 1024 * 1024, "max_error_body_bytes": 64 * 1024, "max_headers": 128}
+SLACK = 1.0  # seconds an outcome may take beyond the timeout that decides it
+TRICKLE_GAP = 0.05  # ChaosUpstream's default
 RETRY = {"attempts": 3, "initial_backoff": 0.01, "max_backoff": 0.02, "max_retry_after": 1}
 FLAKY_COOLDOWN = {"failures": 2, "window": 60, "duration": 30}
 
@@ -177,6 +186,7 @@ def gateway_config(
 
     return {
         "log": {"level": "info", "format": "json"},
+        "upstream": CAPS,
         "providers": {
             "chaos": provider(primary),
             "dead": provider(dead),  # nothing listens there: connection refused
@@ -291,7 +301,7 @@ async def running_rig(*, timeouts: dict[str, float] | None = None) -> AsyncItera
     holder = RegistryHolder("faults.yaml", build_registry(config_from_text(text, "faults.yaml", {})))
     clock = FakeClock()
     app = create_app(holder, cooldowns=Cooldowns(clock=clock), rng=random.Random(SEED))
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
+    runner = gateway_runner(app, holder.current.config.limits, shutdown_timeout=2.0)
     await runner.setup()
     rig: Rig | None = None
     try:
@@ -391,6 +401,16 @@ class Case:
         return f"{base}-fb" if self.fallback else base
 
     @property
+    def takes(self) -> tuple[float, float]:
+        """How long the client waits for the outcome (s): at least what the deciding timeout (or the
+        trickle) takes, at most SLACK more."""
+        waited = WAITED.get(self.fault, 0.0)
+        if self.fault == "trickle":
+            gap = TRICKLE_GAP if self.trickle_gap is None else self.trickle_gap
+            waited = TIMEOUTS["idle"] if gap > TIMEOUTS["idle"] else 5 * gap
+        return (waited, waited + SLACK)
+
+    @property
     def id(self) -> str:
         name = self.fault if self.trickle_gap is None else f"{self.fault}({self.trickle_gap}s)"
         return f"{name}-{'stream' if self.stream else 'json'}-{'fallback' if self.fallback else 'alone'}"
@@ -408,12 +428,21 @@ def event(code: str, *before: str) -> ErrorEvent:
     return ErrorEvent(code, before, (("chaos", "ok"),))
 
 
+# what a fault costs before the gateway can tell (other faults show at once)
+WAITED = {
+    "stall_headers": TIMEOUTS["first_byte"],
+    "stall_after_headers": TIMEOUTS["idle"],
+    "stall_mid_stream": TIMEOUTS["idle"],
+}
+
 REFUSED = ("dead", "connect")
 BROKEN = ("chaos", "broken")
 TIMEOUT = ("chaos", "timeout")
 INVALID = ("chaos", "invalid_reply")
 ISE = openai.InternalServerError
 CUT = "upstream_stream_truncated"
+TOO_LARGE = "upstream_response_too_large"
+HEADERS_TOO_LARGE = "upstream_headers_too_large"
 TRICKLED = Served("primary", (("chaos", "ok"),), text="t0 t1 t2 t3 t4 ")
 
 
@@ -441,6 +470,15 @@ CASES = [
     Case("status:503", False, True, backup_after(status(503))),
     Case("status:529", False, False, error(529, ISE, None, status(529))),
     Case("status:529", False, True, backup_after(status(529))),
+    Case("stall_after_headers", False, False, error(504, ISE, "upstream_timeout", TIMEOUT)),
+    Case("stall_after_headers", False, True, backup_after(TIMEOUT)),
+    # --- not streamed: past the upstream client's caps ---------------------------------------------
+    Case("endless_body", False, False, error(502, ISE, TOO_LARGE, BROKEN)),
+    Case("endless_body", False, True, backup_after(BROKEN)),
+    Case("gzip_bomb", False, False, error(502, ISE, TOO_LARGE, BROKEN)),
+    Case("gzip_bomb", False, True, backup_after(BROKEN)),
+    Case("huge_headers", False, False, error(502, ISE, HEADERS_TOO_LARGE, BROKEN)),
+    Case("huge_headers", False, True, backup_after(BROKEN)),
     # --- streamed: failures before the first byte can still fall back ------------------------------
     Case("refused", True, False, error(502, ISE, "upstream_unreachable", REFUSED)),
     Case("refused", True, True, backup_after(REFUSED)),
@@ -454,6 +492,10 @@ CASES = [
     Case("status:503", True, True, backup_after(status(503))),
     Case("status:529", True, False, error(529, ISE, None, status(529))),
     Case("status:529", True, True, backup_after(status(529))),
+    Case("stall_after_headers", True, False, error(504, ISE, "upstream_timeout", TIMEOUT)),
+    Case("stall_after_headers", True, True, backup_after(TIMEOUT)),
+    Case("huge_headers", True, False, error(502, ISE, HEADERS_TOO_LARGE, BROKEN)),
+    Case("huge_headers", True, True, backup_after(BROKEN)),
     # --- streamed: after the first byte, an error event then [DONE]; no fallback any more -----------
     Case("stall_mid_stream", True, False, event("upstream_timeout", "first")),
     Case("stall_mid_stream", True, True, event("upstream_timeout", "first")),
@@ -479,19 +521,24 @@ def _param(case: Case) -> Any:
 
 async def _expect_served(client: openai.AsyncOpenAI, case: Case, outcome: Served) -> None:
     upstream_label = outcome.by
+    started = time.monotonic()
     if case.stream:
         stream = await client.chat.completions.create(model=case.model, messages=USER, stream=True)
         text = "".join(await collect_text(stream))
+        assert_took(started, case.takes)
         assert text == (outcome.text or stream_text(upstream_label))
     else:
         completion = await client.chat.completions.create(model=case.model, messages=USER)
+        assert_took(started, case.takes)
         assert completion.choices[0].message.content == (outcome.text or upstream_label)
         assert completion.choices[0].finish_reason == "stop"
 
 
 async def _expect_error_reply(client: openai.AsyncOpenAI, case: Case, outcome: ErrorReply) -> None:
+    started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as caught:
         await client.chat.completions.create(model=case.model, messages=USER, stream=case.stream)
+    assert_took(started, case.takes)
     exc = caught.value
     assert type(exc) is outcome.error, repr(exc)
     assert exc.status_code == outcome.status
@@ -503,10 +550,12 @@ async def _expect_error_reply(client: openai.AsyncOpenAI, case: Case, outcome: E
 
 async def _expect_error_event(rig: Rig, client: openai.AsyncOpenAI, case: Case, outcome: ErrorEvent) -> None:
     # the SDK: the content sent so far, then APIError (exactly that class) with the code
+    started = time.monotonic()
     stream = await client.chat.completions.create(model=case.model, messages=USER, stream=True)
     texts: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         await collect_text(stream, into=texts)
+    assert_took(started, case.takes)
     assert type(caught.value) is openai.APIError, repr(caught.value)
     assert caught.value.code == outcome.code
     assert texts == list(outcome.before)
@@ -514,10 +563,12 @@ async def _expect_error_event(rig: Rig, client: openai.AsyncOpenAI, case: Case, 
     # the same fault again, read as raw SSE: complete chunks, one error event, [DONE], nothing else
     rig.primary.queue(case.fault)
     body = {"model": case.model, "messages": USER, "stream": True}
+    started = time.monotonic()
     async with rig.http() as http, http.post("/v1/chat/completions", json=body) as reply:
         assert reply.status == 200
         assert reply.headers["Content-Type"] == "text/event-stream"
         raw = await reply.read()
+    assert_took(started, case.takes)
     events = assert_valid_stream(raw, allow_error=True)
     *chunks, last = events
     assert last["error"]["code"] == outcome.code
@@ -525,6 +576,12 @@ async def _expect_error_event(rig: Rig, client: openai.AsyncOpenAI, case: Case, 
     assert [c["choices"][0]["delta"]["content"] for c in chunks] == list(outcome.before)
     lines = raw.decode().split("\n")
     assert lines[-5:] == [f"data: {json.dumps(last, separators=(',', ':'))}", "", "data: [DONE]", "", ""]
+
+
+def assert_took(started: float, bounds: tuple[float, float]) -> None:
+    elapsed = time.monotonic() - started
+    low, high = bounds
+    assert low <= elapsed <= high, f"took {elapsed:.2f} s, expected {low:.2f} .. {high:.2f} s"
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
@@ -536,7 +593,7 @@ async def test_fault(rig: Rig, case: Case) -> None:
     client = rig.client()
     outcome = case.outcome
     with structlog.testing.capture_logs() as logs:
-        if isinstance(outcome, Served):
+        if isinstance(outcome, Served):  # each asserts how long the client waited (case.takes)
             await _expect_served(client, case, outcome)
         elif isinstance(outcome, ErrorReply):
             await _expect_error_reply(client, case, outcome)
@@ -554,6 +611,63 @@ async def test_fault(rig: Rig, case: Case) -> None:
     assert attempts_of(follow_up) == [("chaos", "ok")]
     served_by_backup = isinstance(outcome, Served) and outcome.by == "backup"
     assert len(rig.backup.requests) == (1 if served_by_backup else 0)
+
+
+STALLS = [
+    # (fault, stream, what the client gets): all decided by `idle` (0.3 s), well before `first_byte` (2 s)
+    ("stall_after_headers", False, error(504, ISE, "upstream_timeout", TIMEOUT)),
+    ("stall_after_headers", True, error(504, ISE, "upstream_timeout", TIMEOUT)),
+    ("stall_mid_stream", False, error(504, ISE, "upstream_timeout", TIMEOUT)),
+    ("stall_mid_stream", True, event("upstream_timeout", "first")),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "stream", "outcome"), STALLS, ids=[f"{f}-{'stream' if s else 'json'}" for f, s, _ in STALLS]
+)
+async def test_a_stall_after_the_headers_ends_after_idle_not_first_byte(
+    fault: str, stream: bool, outcome: ErrorReply | ErrorEvent
+) -> None:
+    """The idle timeout counts from the headers: with idle (0.3 s) < first_byte (2 s), an upstream that
+    stalls once its headers are out is given up after idle."""
+    async with running_rig(timeouts=SHORT_IDLE) as rig:
+        rig.primary.queue(fault)
+        client = rig.client()
+        idle = SHORT_IDLE["idle"]
+        case = Case(fault, stream, False, outcome)
+        started = time.monotonic()
+        if isinstance(outcome, ErrorReply):
+            with pytest.raises(openai.APIStatusError) as caught:
+                await client.chat.completions.create(model=case.model, messages=USER, stream=stream)
+            assert_took(started, (idle, idle + SLACK))
+            assert (caught.value.status_code, caught.value.code) == (outcome.status, outcome.code)
+        else:
+            stream_reply = await client.chat.completions.create(model=case.model, messages=USER, stream=True)
+            texts: list[str] = []
+            with pytest.raises(openai.APIError) as caught_event:
+                await collect_text(stream_reply, into=texts)
+            assert_took(started, (idle, idle + SLACK))
+            assert (caught_event.value.code, texts) == (outcome.code, list(outcome.before))
+        await rig.settle()
+
+
+async def test_an_error_body_past_its_cap_is_cut_and_its_connection_closed(rig: Rig) -> None:
+    """A 500 whose body is larger than max_error_body_bytes: the client gets the 500 at once, with a
+    message from the body's first bytes (cut, it is no JSON envelope any more), and the connection, whose
+    rest was not read, is closed rather than pooled."""
+    rig.primary.queue("huge_error")
+    client = rig.client()
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.chat.completions.create(model="solo", messages=USER)
+    assert_took(started, (0.0, SLACK))
+    assert caught.value.status_code == 500
+    error = assert_error_body(caught.value.response.json(), type_="server_error")
+    assert len(error["message"]) < CAPS["max_error_body_bytes"]
+    completion = await client.chat.completions.create(model="solo", messages=USER)
+    assert completion.choices[0].message.content == "primary"
+    await rig.settle()
+    assert rig.primary.accepted == 2  # the follow-up needed a new connection
 
 
 # =================================================================================================
@@ -580,6 +694,7 @@ async def test_retry_then_success(rig: Rig, fault: str, stream: bool, outcome: s
     rig.primary.queue(fault, "ok")
     client = rig.client()
     with structlog.testing.capture_logs() as logs:
+        started = time.monotonic()
         if stream:
             text = "".join(
                 await collect_text(
@@ -590,6 +705,8 @@ async def test_retry_then_success(rig: Rig, fault: str, stream: bool, outcome: s
         else:
             completion = await client.chat.completions.create(model="retrying", messages=USER)
             assert completion.choices[0].message.content == "primary"
+        waited = WAITED.get(fault, 0.0)  # and a backoff of at most max_backoff (jittered; 0 after a 429)
+        assert_took(started, (waited, waited + RETRY["max_backoff"] + SLACK))
         await rig.settle()
     assert len(rig.primary.requests) == 2
     [access] = access_events(logs)

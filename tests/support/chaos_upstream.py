@@ -11,16 +11,27 @@ Each request takes the next fault from the queue (`ok` when it is empty). Faults
     stall_headers            nothing is sent until the gateway gives up (the connection closes)
     stall_mid_stream         one SSE chunk, then nothing until the connection closes
     malformed_json           200 with a body that is not JSON
-    truncate_sse             two SSE chunks and half of a third, then a clean close
+    truncate_sse             two SSE chunks and half of a third, then a clean close (Connection: close)
     trickle                  a stream whose 5 chunks come `trickle_gap` seconds apart
+    stall_after_headers      the headers of the reply asked for (SSE or JSON), then nothing until the
+                             connection closes
+    endless_body             200, a chunked JSON body that never ends (until the connection closes)
+    gzip_bomb                200, Content-Encoding: gzip, 64 KiB that decode to 64 MiB of zeros
+    huge_headers             200 with HUGE_HEADER_FIELDS header fields (of 100 bytes each)
+    huge_error               500 whose OpenAI error envelope is HUGE_ERROR_BYTES long
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import zlib
 from collections import deque
 from typing import Any
+
+HUGE_HEADER_FIELDS = 200
+HUGE_ERROR_BYTES = 256 * 1024
 
 CHAT = {
     "id": "chatcmpl-chaos",
@@ -168,8 +179,51 @@ class ChaosUpstream:
         if fault == "stall_headers":
             await reader.read()  # returns when the gateway closes the connection
             return False
-        sse_head = _head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
-        writer.write(sse_head)
+        if fault == "stall_after_headers":
+            if stream:
+                writer.write(
+                    _head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+                )
+            else:
+                writer.write(_head(200, {"Content-Type": "application/json", "Content-Length": "400"}))
+            await writer.drain()
+            await reader.read()
+            return False
+        if fault == "endless_body":
+            writer.write(_head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}))
+            piece = _chunked(b'{"padding":"' + b"x" * 65536)
+            while not writer.is_closing():
+                writer.write(piece)
+                await writer.drain()
+            return False
+        if fault == "gzip_bomb":
+            packed = _zeros_gzip(64 * 1024 * 1024)
+            head = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            writer.write(_head(200, {**head, "Content-Length": str(len(packed))}) + packed)
+            await writer.drain()
+            return True
+        if fault == "huge_headers":
+            payload = json.dumps(CHAT).encode()
+            many = {f"X-Field-{i}": "v" * 100 for i in range(HUGE_HEADER_FIELDS)}
+            head = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **many}
+            writer.write(_head(200, head) + payload)
+            await writer.drain()
+            return True
+        if fault == "huge_error":
+            message = "chaos 500 " + "x" * HUGE_ERROR_BYTES
+            error = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+            payload = json.dumps(error).encode()
+            writer.write(
+                _head(500, {"Content-Type": "application/json", "Content-Length": str(len(payload))})
+            )
+            writer.write(payload)
+            await writer.drain()
+            return True
+        sse = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+        # a reply after which the connection closes says so, as servers do: a client may not send
+        # another request on it (nor resend one whose connection closed under it, the upstream may
+        # have read it: see gateway/upstream/transport.py)
+        writer.write(_head(200, {**sse, "Connection": "close"} if fault == "truncate_sse" else sse))
         if fault == "ok_stream":
             for part in (chunk("one "), chunk("two"), chunk(None, "stop"), b"data: [DONE]\n\n"):
                 writer.write(_chunked(part))
@@ -195,6 +249,13 @@ class ChaosUpstream:
             await writer.drain()
             return True
         raise ValueError(f"unknown fault {fault!r}")
+
+
+@functools.cache
+def _zeros_gzip(size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
 
 
 def _chunked(data: bytes) -> bytes:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 
 import pytest
 
-from gateway.upstream.http1 import Http1Connection, UpstreamProtocolError
+from gateway.upstream.http1 import Http1Connection
+from gateway.upstream.http1_errors import UpstreamProtocolError
 from gateway.upstream.pool import ConnectError, ConnectionPool
 from tests.upstream.raw_server import RawServer, read_request, replying, response
 
@@ -161,18 +163,30 @@ async def test_cut_mid_body_is_a_connection_error() -> None:
         await pool.close()
 
 
+TIMEOUT_CASES: list[tuple[str, dict[str, float | None], str, str]] = [
+    # (where the upstream stops, the timeouts that differ from first_byte 5 / idle 5 / total 10, the error,
+    # the timeout that must end the exchange)
+    ("before_headers", {"first_byte": 0.05}, "did not answer", "first_byte"),
+    ("mid_body", {"idle": 0.05}, "stalled", "idle"),
+    ("mid_body", {"total": 0.05, "idle": None}, "did not finish", "total"),
+    # idle shorter than first_byte: the idle timeout counts from the headers, not after first_byte
+    ("after_headers", {"first_byte": 3.0, "idle": 0.1}, "stalled", "idle"),
+    ("mid_body", {"first_byte": 3.0, "idle": 0.1}, "stalled", "idle"),
+    ("after_headers", {"first_byte": None, "idle": 0.1, "total": None}, "stalled", "idle"),
+]
+
+
 @pytest.mark.parametrize(
-    ("stage", "limits", "message"),
-    [
-        ("before_headers", {"first_byte": 0.05}, "did not answer"),
-        ("mid_body", {"idle": 0.05}, "stalled"),
-        ("mid_body", {"total": 0.05, "idle": None}, "did not finish"),
-    ],
+    ("stage", "limits", "message", "deciding"),
+    TIMEOUT_CASES,
+    ids=[f"{stage}-{'-'.join(f'{k}={v}' for k, v in limits.items())}" for stage, limits, *_ in TIMEOUT_CASES],
 )
-async def test_timeouts(stage: str, limits: dict[str, float | None], message: str) -> None:
+async def test_timeouts(stage: str, limits: dict[str, float | None], message: str, deciding: str) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        if stage == "mid_body":
+        if stage == "after_headers":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        elif stage == "mid_body":
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
         await reader.read()  # until the client gives up
 
@@ -180,15 +194,23 @@ async def test_timeouts(stage: str, limits: dict[str, float | None], message: st
         pool = ConnectionPool()
         conn = await pool.acquire(pool.target(server.url("/")), 5.0)
         settings: dict[str, float | None] = {"first_byte": 5.0, "idle": 5.0, "total": 10.0, **limits}
-        conn.send(HEAD, b"{}", settings["first_byte"], settings["idle"], settings["total"])
+        expected = settings[deciding]
+        assert expected is not None
 
         async def read_to_end() -> None:
             await conn.response_started()
             while await conn.read_some():
                 pass
 
+        started = time.monotonic()
+        conn.send(HEAD, b"{}", settings["first_byte"], settings["idle"], settings["total"])
         with pytest.raises(TimeoutError, match=message):
-            await read_to_end()
+            async with asyncio.timeout(6.0):  # a guard: a timer that is never armed would hang here
+                await read_to_end()
+        elapsed = time.monotonic() - started
+        assert expected <= elapsed < expected + 1.0, (
+            f"ended after {elapsed:.2f} s, {deciding} is {expected} s"
+        )
         assert conn.finish() is False
         await server.wait_closed_connections(1)  # the timed-out connection was closed
         await pool.close()

@@ -1,19 +1,23 @@
-"""The upstream connection pool and HttpTransport: reuse, expiry, the open-connection limit, TLS,
-shutdown, the resend of a request that crossed an idle close, URL and header encoding."""
+"""The upstream connection pool and HttpTransport: reuse, expiry, the limits (all origins, per origin,
+waiters, the wait), the hand-over of freed slots, TLS, shutdown, URL and header encoding. (When a request
+is sent again: tests/upstream/test_replay.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import trustme
 
-from gateway.config.model import Timeouts
+from gateway.config.model import Timeouts, UpstreamSettings
+from gateway.upstream.dialer import Dialer
+from gateway.upstream.egress import DIRECT, Egress, ProxyEndpoint
 from gateway.upstream.http1 import Http1Connection
-from gateway.upstream.pool import ConnectError, ConnectionPool, RequestTarget, parse_url
+from gateway.upstream.pool import ConnectError, ConnectionPool, PoolSaturated, RequestTarget, parse_url
 from gateway.upstream.transport import HttpTransport, UpstreamFailure, encode_headers
 from tests.upstream.raw_server import RawServer, read_request, response, wait_until
 
@@ -33,9 +37,19 @@ async def one_exchange(pool: ConnectionPool, where: RequestTarget) -> Http1Conne
     return conn
 
 
+def waiting(pool: ConnectionPool) -> int:
+    return sum(figures[3] for figures in pool.stats())
+
+
 def fake_target(name: str = "up", headers: dict[str, str] | None = None) -> Any:
     """The parts of a registry Target the transport reads."""
-    provider = SimpleNamespace(name=name, signer=None, headers=headers or {"Authorization": "Bearer k"})
+    provider = SimpleNamespace(
+        name=name,
+        signer=None,
+        headers=headers or {"Authorization": "Bearer k"},
+        egress=DIRECT,
+        upstream=UpstreamSettings(),
+    )
     return SimpleNamespace(provider=provider, timeouts=Timeouts(connect=5, first_byte=5, idle=5, total=10))
 
 
@@ -72,21 +86,198 @@ async def test_the_limit_makes_a_request_wait_for_a_free_connection() -> None:
         pool = ConnectionPool(limit=1)
         where = pool.target(server.url("/"))
         held = await pool.acquire(where, 5.0)
-        waiting = asyncio.create_task(pool.acquire(where, 5.0))
-        await wait_until(lambda: len(pool._waiters) == 1)  # parked: no second connection
-        assert not waiting.done() and pool.open_connections == 1
+        queued = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)  # parked: no second connection
+        assert not queued.done() and pool.open_connections == 1
         pool.release(held, True)
-        assert await waiting is held  # handed the freed (idle) connection
+        assert await queued is held  # handed the freed (idle) connection
         await pool.close()
 
 
-async def test_waiting_for_a_free_connection_counts_against_the_connect_timeout() -> None:
+async def test_waiting_for_a_slot_is_not_bounded_by_the_connect_timeout() -> None:
     async with RawServer(answer_all) as server:
-        pool = ConnectionPool(limit=1)
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        asyncio.get_running_loop().call_later(0.2, pool.release, held, True)
+        assert await pool.acquire(where, 0.05) is held  # waited 0.2 s: a busy pool is not a slow upstream
+        await pool.close()
+
+
+async def test_waiting_for_a_slot_ends_after_the_pool_timeout() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=0.2)
         where = pool.target(server.url("/"))
         await pool.acquire(where, 5.0)
-        with pytest.raises(TimeoutError):
-            await pool.acquire(where, 0.05)
+        started = time.monotonic()
+        with pytest.raises(PoolSaturated, match=r"no connection was free within 0\.2 s"):
+            await pool.acquire(where, 5.0)
+        assert 0.2 <= time.monotonic() - started < 1.2
+        assert waiting(pool) == 0
+        await pool.close()
+
+
+async def test_a_full_wait_queue_refuses_at_once() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, max_waiters=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        queued = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        started = time.monotonic()
+        with pytest.raises(PoolSaturated, match="1 requests are waiting"):
+            await pool.acquire(where, 5.0)
+        assert time.monotonic() - started < 0.5
+        pool.release(held, True)
+        assert await queued is held
+        await pool.close()
+
+
+async def test_a_waiter_cancelled_after_being_handed_a_connection_passes_it_on() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        first = asyncio.create_task(pool.acquire(where, 5.0))
+        second = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 2)
+        pool.release(held, True)  # handed to `first`, which has not run yet...
+        first.cancel()  # ...and never will: the connection must not be lost with it
+        assert await asyncio.wait_for(second, 1.0) is held
+        assert first.cancelled()
+        await pool.close()
+
+
+async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        first = asyncio.create_task(pool.acquire(where, 5.0))
+        second = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 2)
+        pool.release(held, False)  # closed: its slot is reserved for `first`...
+        first.cancel()  # ...which leaves before using it
+        conn = await asyncio.wait_for(second, 1.0)
+        assert conn is not held and pool.open_connections == 1
+        await pool.close()
+
+
+async def test_a_freed_slot_is_not_taken_by_a_request_arriving_meanwhile() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        first = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        first.add_done_callback(lambda done: pool.release(done.result(), True))  # used, then freed
+        pool.release(held, True)
+        late = await pool.acquire(where, 5.0)  # asks before `first` has run: it must wait its turn
+        assert late is held and first.done() and first.result() is held
+        await pool.close()
+
+
+async def test_one_origin_at_its_limit_leaves_room_for_the_others() -> None:
+    async with RawServer(answer_all) as slow, RawServer(answer_all) as other:
+        pool = ConnectionPool(limit=4, per_origin=2, pool_timeout=5.0)
+        busy = pool.target(slow.url("/"))
+        held = [await pool.acquire(busy, 5.0), await pool.acquire(busy, 5.0)]
+        third = asyncio.create_task(pool.acquire(busy, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)  # the slow origin's third waits...
+        assert (await pool.acquire(pool.target(other.url("/")), 5.0)).closed is False  # ...the other does not
+        assert not third.done() and pool.open_connections == 3
+        pool.release(held[0], True)
+        assert await third is held[0]
+        await pool.close()
+
+
+async def test_the_oldest_waiter_gets_a_freed_slot_whatever_its_origin() -> None:
+    async with RawServer(answer_all) as one, RawServer(answer_all) as two:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        held = await pool.acquire(pool.target(one.url("/")), 5.0)
+        older = asyncio.create_task(pool.acquire(pool.target(two.url("/")), 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        newer = asyncio.create_task(pool.acquire(pool.target(one.url("/")), 5.0))
+        await wait_until(lambda: waiting(pool) == 2)
+        pool.release(held, True)  # idle to `one`, then closed to make room for the older waiter
+        conn = await older
+        assert conn is not held and held.closed and two.connections == 1
+        assert not newer.done()
+        pool.release(conn, False)
+        assert (await newer) is not held
+        await pool.close()
+
+
+async def test_connections_through_different_egresses_are_not_interchangeable() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool()
+        url = server.url("/")
+        direct = await one_exchange(pool, pool.target(url))
+        other = Egress(ssl_context=ssl.create_default_context())  # e.g. another provider's own CA
+        assert await pool.acquire(pool.target(url, other), 5.0) is not direct
+        assert await pool.acquire(pool.target(url, DIRECT), 5.0) is direct
+        assert pool.target(url, other).egress is other and pool.target(url).egress is DIRECT
+        await pool.close()
+
+
+async def test_stats_show_open_idle_and_waiting_per_origin() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=2, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        origin = f"http://127.0.0.1:{server.port}"
+        held = [await pool.acquire(where, 5.0), await pool.acquire(where, 5.0)]
+        third = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        assert pool.stats() == [(origin, 2, 0, 1)]
+        pool.release(held[0], True)
+        pool.release(await third, True)
+        assert pool.stats() == [(origin, 2, 1, 0)]
+        await pool.close()
+
+
+async def test_configure_applies_new_limits_to_the_live_pool() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        held = await pool.acquire(where, 5.0)
+        queued = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        pool.configure(limit=2, per_origin=2, max_waiters=8, pool_timeout=5.0)  # raised: it goes now
+        second = await queued
+        assert second is not held and pool.open_connections == 2
+        pool.configure(limit=1, per_origin=1, max_waiters=8, pool_timeout=5.0)  # lowered: closed as released
+        pool.release(second, True)
+        assert second.closed and pool.open_connections == 1
+        pool.release(held, True)
+        assert not held.closed
+        await pool.close()
+
+
+async def test_close_turns_waiters_away() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=5.0)
+        where = pool.target(server.url("/"))
+        await pool.acquire(where, 5.0)
+        queued = asyncio.create_task(pool.acquire(where, 5.0))
+        await wait_until(lambda: waiting(pool) == 1)
+        await pool.close()
+        with pytest.raises(ConnectError, match="closed"):
+            await queued
+
+
+async def test_saturation_is_a_503_that_names_the_origin() -> None:
+    async with RawServer(answer_all) as server:
+        pool = ConnectionPool(limit=1, pool_timeout=0.1)
+        await pool.acquire(pool.target(server.url("/")), 5.0)
+        with pytest.raises(UpstreamFailure) as failure:
+            async with HttpTransport(pool).open(fake_target(), server.url("/"), b"{}"):
+                pass
+        assert (failure.value.status, failure.value.code, failure.value.kind) == (
+            503,
+            "upstream_saturated",
+            "saturated",
+        )
+        assert f"127.0.0.1:{server.port}" in failure.value.message
         await pool.close()
 
 
@@ -111,36 +302,13 @@ async def test_tls_with_hostname_check() -> None:
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
     async with RawServer(answer_all, ssl_context=server_context) as server:
-        pool = ConnectionPool(ssl_context=client_context)
+        pool = ConnectionPool(dialer=Dialer(ssl_context=client_context))
         conn = await pool.acquire(pool.target(server.url("/", host="localhost")), 5.0)
         conn.send(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", b"", 5, 5, 10)
         await conn.response_started()
         assert (conn.status, await conn.read_all()) == (200, b"{}")
         with pytest.raises(ConnectError):  # the certificate is for localhost, not 127.0.0.1
             await pool.acquire(pool.target(server.url("/", host="127.0.0.1")), 5.0)
-        await pool.close()
-
-
-async def test_a_request_that_crossed_an_idle_close_is_sent_again_on_a_new_connection() -> None:
-    seen: list[int] = []
-
-    async def close_after_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        number = len(seen)
-        seen.append(number)
-        await read_request(reader)
-        writer.write(response(200, b'{"n":%d}' % number))
-        await writer.drain()
-        await read_request(reader)  # the next request on this connection: closed, not answered
-
-    async with RawServer(close_after_one) as server:
-        pool = ConnectionPool()
-        transport = HttpTransport(pool)
-        target = fake_target()
-        async with transport.open(target, server.url("/v1/x"), b"{}") as reply:
-            assert await reply.read() == b'{"n":0}'
-        async with transport.open(target, server.url("/v1/x"), b"{}") as reply:
-            assert await reply.read() == b'{"n":1}'  # not a 502: resent on a new connection
-        assert server.connections == 2
         await pool.close()
 
 
@@ -188,6 +356,15 @@ def test_header_values_cannot_inject_headers() -> None:
         encode_headers({"X-A\nB": "v"})
     # framing and Host are the client's own
     assert encode_headers({"Host": "x", "Content-Length": "9", "X-A": "1"}) == b"X-A: 1\r\n\r\n"
+
+
+def test_through_a_proxy_a_plain_http_request_is_in_absolute_form_with_the_proxy_credentials() -> None:
+    egress = Egress(proxy=ProxyEndpoint("http", "proxy.corp", 3128, "Basic dTpw"))
+    target = parse_url("http://api.example.com:8080/v1/x?a=1", egress)
+    assert target.path == "http://api.example.com:8080/v1/x?a=1"
+    assert target.proxy_header == b"Proxy-Authorization: Basic dTpw\r\n"
+    tunnelled = parse_url("https://api.example.com/v1/x", egress)  # https: CONNECT, origin form inside
+    assert (tunnelled.path, tunnelled.proxy_header) == ("/v1/x", b"")
 
 
 @pytest.mark.parametrize(
