@@ -68,7 +68,7 @@ def normalize_error(error: Any, status: int, fallback_message: str) -> dict[str,
     source = error if isinstance(error, dict) else {}
     message = source.get("message")
     if not isinstance(message, str) or not message:
-        message = json_codec.dumps_str(message) if message not in (None, "") else fallback_message
+        message = _as_text(message) if message not in (None, "") else fallback_message
     type_ = source.get("type")
     code = source.get("code")
     param = source.get("param")
@@ -78,3 +78,11 @@ def normalize_error(error: Any, status: int, fallback_message: str) -> dict[str,
         "param": param if isinstance(param, str) else None,
         "code": code if isinstance(code, str | int) and not isinstance(code, bool) else None,
     }
+
+
+def _as_text(value: Any) -> str:
+    """A non-string error message as JSON text ("<unprintable>" when it cannot be written)."""
+    try:
+        return json_codec.dumps_str(value)
+    except json_codec.JSONEncodeError:
+        return "<an error message nested too deeply to print>"

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
+JSONEncodeError = orjson.JSONEncodeError  # a TypeError: e.g. nested deeper than orjson writes (254)
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:

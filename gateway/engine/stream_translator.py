@@ -4,12 +4,16 @@ One translator per streamed request. For every event it finds the dialect's step
 name (or `*`), and runs each step whose `when` holds: `set` updates the state (all values computed
 first, then applied), `emit` produces chunks, `error` sends an OpenAI error event and ends the
 stream, `end` marks the stream complete. Every translated stream ends with `data: [DONE]`.
+
+The text of an error the translator relays (the `error` step's output, a rule's `fail` message) may
+echo what the upstream received, auth headers included: it goes through the provider's redactor.
+Successful events are never touched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -18,11 +22,18 @@ from gateway.engine.dialect import StreamSpec, StreamStep
 from gateway.errors import normalize_error
 from gateway.framing.events import StreamEvent
 from gateway.framing.sse import DONE_FRAME, encode_data
+from gateway.redaction import Redactor
 from gateway.rules.compiler import is_false
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
 
 log = structlog.get_logger("gateway.stream")
+
+# why a translated stream ended early: the upstream's own error event (the `error` step), an event
+# that is not JSON, rules that could not translate an event, or a stream cut short
+TranslationFailure = Literal["upstream_error", "invalid", "translation_failed", "truncated"]
+
+_NO_SECRETS = Redactor()
 
 
 def error_frame(error: dict[str, Any]) -> bytes:
@@ -42,13 +53,15 @@ def truncated_frame() -> bytes:
 
 
 class StreamTranslator:
-    __slots__ = ("ctx", "done", "failed", "spec", "usage")
+    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "spec", "usage")
 
-    def __init__(self, spec: StreamSpec, ctx: EvalContext) -> None:
+    def __init__(self, spec: StreamSpec, ctx: EvalContext, redactor: Redactor = _NO_SECRETS) -> None:
         self.spec = spec
         self.ctx = ctx
+        self.redactor = redactor
         self.done = False
         self.failed = False  # ended by an error (ours or the upstream's), not by its terminal event
+        self.failure: TranslationFailure | None = None  # why, when `failed`
         self.usage: dict[str, Any] | None = None
         ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
 
@@ -61,7 +74,9 @@ class StreamTranslator:
         try:
             data = json_codec.loads(event.data)
         except json_codec.JSONDecodeError:
-            return self._fail("upstream sent a stream event that is not valid JSON", "upstream_invalid_event")
+            return self._fail(
+                "upstream sent a stream event that is not valid JSON", "upstream_invalid_event", "invalid"
+            )
         try:
             return self._run(self._name(event, data), data)
         except Exception as exc:
@@ -80,6 +95,7 @@ class StreamTranslator:
             self.done = True
             return frames + DONE_FRAME
         self.done = self.failed = True
+        self.failure = "truncated"
         return truncated_frame()
 
     def _guarded(self, run: Callable[[], bytes]) -> bytes:
@@ -90,11 +106,12 @@ class StreamTranslator:
             return self._failed_by(exc)
 
     def _failed_by(self, exc: Exception) -> bytes:
-        if isinstance(exc, RuleFailure):
-            return self._fail(str(exc), "translation_failed")
+        if isinstance(exc, RuleFailure):  # fail(message): the message may quote the upstream
+            return self._fail(self.redactor.redact(str(exc)), "translation_failed", "translation_failed")
         # a rule met data it was not written for
-        log.warning("stream_translation_error", error=repr(exc))
-        return self._fail("the gateway could not translate an upstream stream event", "translation_failed")
+        log.warning("stream_translation_error", error=self.redactor.redact(repr(exc)))
+        message = "the gateway could not translate an upstream stream event"
+        return self._fail(message, "translation_failed", "translation_failed")
 
     def _name(self, event: StreamEvent, data: Any) -> str:
         if self.spec.event is not None:
@@ -122,8 +139,9 @@ class StreamTranslator:
                 self._emit(step.emit(data, ctx), frames)
             if step.error is not None:
                 error = normalize_error(step.error(data, ctx), 500, "upstream stream error")
-                frames += (error_frame(error), DONE_FRAME)
+                frames += (error_frame(self.redactor.redact_json(error)), DONE_FRAME)
                 self.done = self.failed = True
+                self.failure = "upstream_error"
                 break
             if step.end:
                 frames.append(DONE_FRAME)
@@ -143,6 +161,7 @@ class StreamTranslator:
                 self.usage = chunk["usage"]
             frames.append(encode_data(json_codec.dumps(chunk)))
 
-    def _fail(self, message: str, code: str) -> bytes:
+    def _fail(self, message: str, code: str, failure: TranslationFailure) -> bytes:
         self.done = self.failed = True
+        self.failure = failure
         return gateway_error_frames(message, code)

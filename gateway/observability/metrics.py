@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import threading
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal, cast
 
@@ -60,8 +60,11 @@ LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
 
 RateLimitKind = Literal["requests", "tokens", "model", "auth"]
 RATE_LIMIT_KINDS: Final = frozenset(("requests", "tokens", "model", "auth"))
+StoreOperation = Literal["admit", "spend"]
 
 _MODEL_PROVIDER = ("model", "provider")
+
+PoolStats = Callable[[], Iterable[tuple[str, int, int, int]]]  # (origin, open, idle, waiting) per origin
 
 
 @dataclass(slots=True)
@@ -212,6 +215,18 @@ class GatewayMetrics:
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()  # observe_request (event loop) vs flush (render runs in a thread)
         self._rate_limited_children: dict[tuple[str, str], Counter] = {}
+        self._stream_outcomes = Counter(
+            "gateway_stream_outcomes_total",
+            "Streams whose 200 went out, by how they ended: ok, truncated, timeout, broken, "
+            "upstream_error, invalid, too_large, translation_failed, client_closed, internal_error.",
+            ("model", "provider", "outcome"),
+            registry=reg,
+        )
+        self._stream_outcome_children: dict[tuple[str, str, str], Counter] = {}
+        self._pending_stream_outcomes: dict[tuple[str, str, str], int] = {}
+        self._pool_stats: PoolStats | None = None
+        self._pool_gauges: tuple[Gauge, Gauge, Gauge] | None = None
+        self._store_errors = self._rate_limit_store_counters()
 
     # -- per request -----------------------------------------------------------------------------
 
@@ -255,6 +270,9 @@ class GatewayMetrics:
         """Apply what `observe_request` added up since the last flush."""
         with self._lock:
             pending, self._pending = self._pending, {}
+        if self._pool_stats is not None:
+            self._flush_pool(self._pool_stats)
+        self._flush_stream_outcomes()
         for (model, provider), figures in pending.items():
             series = self._series.get((model, provider))
             if series is None:
@@ -300,6 +318,42 @@ class GatewayMetrics:
             child = self._rate_limited_children[(key_name, kind)] = self._rate_limited.labels(key_name, kind)
         child.inc()
 
+    # -- stream outcomes -------------------------------------------------------------------------
+
+    def stream_outcome(self, model: str, provider: str, outcome: str) -> None:
+        """How a stream that reached the client ended (gateway/proxy/stream_outcome.py): counted per
+        stream in plain Python, like `observe_request`, and applied by `flush()`."""
+        key = (model, provider, outcome)
+        with self._lock:
+            self._pending_stream_outcomes[key] = self._pending_stream_outcomes.get(key, 0) + 1
+
+    def _flush_stream_outcomes(self) -> None:
+        with self._lock:
+            pending, self._pending_stream_outcomes = self._pending_stream_outcomes, {}
+        for key, count in pending.items():
+            child = self._stream_outcome_children.get(key)
+            if child is None:
+                model, provider, outcome = key
+                child = self._stream_outcome_children[key] = self._stream_outcomes.labels(
+                    model or UNKNOWN, provider or UNKNOWN, outcome
+                )
+            child.inc(count)
+
+    # -- rate-limit store ------------------------------------------------------------------------
+
+    def _rate_limit_store_counters(self) -> dict[str, Counter]:
+        errors = Counter(
+            "gateway_rate_limit_store_errors_total",
+            "Calls to the rate-limit store (auth.store) that failed: admit (the request was served "
+            "uncounted or refused, per auth.store_failure) or spend (its tokens were not counted).",
+            ("operation",),
+            registry=self.registry,
+        )
+        return {operation: errors.labels(operation) for operation in ("admit", "spend")}
+
+    def rate_limit_store_error(self, operation: StoreOperation) -> None:
+        self._store_errors[operation].inc()
+
     # -- routing events (rare: no pre-binding) ---------------------------------------------------
 
     def retry(self, provider: str, model: str) -> None:
@@ -327,6 +381,46 @@ class GatewayMetrics:
         self._config_info.labels(*labels).set(1)
         self._config_labels = labels
         self._config_loaded_at.set(loaded_at)
+
+    # -- upstream connection pool ----------------------------------------------------------------
+
+    def watch_pool(self, stats: PoolStats) -> None:
+        """Show the pool's `stats()` — (origin, open, idle, waiting) per origin — as gauges, read at
+        every flush (before a render; multi-process: every FLUSH_INTERVAL_S): nothing per request.
+        Origins are the configured upstreams' `scheme://host:port`, bounded by the config."""
+        reg = self.registry
+        self._pool_gauges = (
+            Gauge(
+                "gateway_upstream_connections_open",
+                "Upstream connections open (busy or idle), by origin.",
+                ("origin",),
+                registry=reg,
+                multiprocess_mode="livesum",
+            ),
+            Gauge(
+                "gateway_upstream_connections_idle",
+                "Upstream connections open and idle (kept alive for reuse), by origin.",
+                ("origin",),
+                registry=reg,
+                multiprocess_mode="livesum",
+            ),
+            Gauge(
+                "gateway_upstream_pool_waiting",
+                "Requests waiting for an upstream connection slot, by origin.",
+                ("origin",),
+                registry=reg,
+                multiprocess_mode="livesum",
+            ),
+        )
+        self._pool_stats = stats
+
+    def _flush_pool(self, stats: PoolStats) -> None:
+        assert self._pool_gauges is not None
+        opened, idle, waiting = self._pool_gauges
+        for origin, open_count, idle_count, waiting_count in stats():
+            opened.labels(origin).set(open_count)
+            idle.labels(origin).set(idle_count)
+            waiting.labels(origin).set(waiting_count)
 
     # -- exposition ------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 A retry or a fallback happens only before the first byte reaches the client; once a response has
 started, a failure becomes an error event in the stream (stream_relay). Every attempt is recorded
-for the access log.
+for the access log. A stream that started and then failed because of its upstream (stream_outcome)
+still counts against the target's cooldown, and its outcome goes to the attempt's record and to the
+`gateway_stream_outcomes_total` metric.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import structlog
 from aiohttp import web
 
 from gateway import json_codec
-from gateway.app_keys import AccessFields
+from gateway.app_keys import REGISTRY, AccessFields
 from gateway.engine.dialect import Operation
 from gateway.engine.registry import ModelRoute, Target
 from gateway.errors import GatewayError
 from gateway.observability.metrics import GatewayMetrics
+from gateway.proxy.json_reply import UpstreamReplyInvalid, json_reply
+from gateway.proxy.off_loop import run_sized
+from gateway.proxy.stream_outcome import UPSTREAM_FAULTS, StreamOutcome
 from gateway.proxy.stream_relay import relay_stream
 from gateway.proxy.upstream_errors import error_response
 from gateway.routing.cooldown import Cooldowns
@@ -35,7 +40,6 @@ from gateway.upstream.transport import Transport, UpstreamFailure
 log = structlog.get_logger("gateway.proxy")
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings"}
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(slots=True)
@@ -61,6 +65,7 @@ class Exchange:
     rng: random.Random
     access: AccessFields
     metrics: GatewayMetrics
+    body_size: int = 0  # bytes of the client's body: a large one is translated off the loop (off_loop)
 
 
 async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
@@ -120,7 +125,7 @@ def _candidates(
 async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[str, Any]]) -> Any:
     """A response, or the Failed that ends this target's turn (after its retries)."""
     policy = target.retry
-    prepared = _prepare(exchange, target)
+    prepared = await run_sized(exchange.body_size, _prepare, exchange, target)
     if isinstance(prepared, Failed):
         attempts.append(
             {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
@@ -140,12 +145,18 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
             record["outcome"] = "ok" if isinstance(result, web.StreamResponse) else result.outcome
         finally:
             record["ms"] = round((time.perf_counter() - started) * 1000, 3)
+            streamed: StreamOutcome | None = exchange.access.get("stream_outcome")
+            if streamed is not None:  # this attempt's stream started (so no other attempt follows)
+                record["stream_outcome"] = streamed
+                exchange.metrics.stream_outcome(exchange.body["model"], target.provider.name, streamed)
         if isinstance(result, web.StreamResponse):
-            exchange.cooldowns.succeeded(target.key)
+            if streamed in UPSTREAM_FAULTS:  # the 200 went out, then the upstream failed the stream
+                _count_failure(exchange, target)
+            elif streamed != "internal_error":  # (the gateway's own failure says nothing of the target)
+                exchange.cooldowns.succeeded(target.key)
             return result
-        if result.target_at_fault and exchange.cooldowns.failed(target.key, target.provider.cooldown):
-            log.warning("target_cooling_down", provider=target.provider.name, model=target.model)
-            exchange.metrics.cooldown(target.provider.name, target.model)
+        if result.target_at_fault:
+            _count_failure(exchange, target)
         if not result.retryable or attempt == policy.attempts:
             return result
         delay = policy.delay(attempt, result.retry_after, exchange.rng)
@@ -154,6 +165,12 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
         exchange.metrics.retry(target.provider.name, target.model)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count_failure(exchange: Exchange, target: Target) -> None:
+    if exchange.cooldowns.failed(target.key, target.provider.cooldown):
+        log.warning("target_cooling_down", provider=target.provider.name, model=target.model)
+        exchange.metrics.cooldown(target.provider.name, target.model)
 
 
 def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, EvalContext] | Failed:
@@ -238,51 +255,23 @@ async def _attempt(
                     retry_after=reply.headers.get("retry-after"),
                 )
             if exchange.stream:
+                upstream = exchange.request.app[REGISTRY].current.config.upstream
                 return await relay_stream(
-                    exchange.request, reply, operation, ctx, access, access["response_headers"]
+                    exchange.request,
+                    reply,
+                    operation,
+                    ctx,
+                    access,
+                    access["response_headers"],
+                    max_event_bytes=upstream.max_event_bytes,
+                    redactor=provider.redactor,
                 )
-            return json_reply(await reply.read(), operation, ctx, access)
+            raw = await reply.read()
+            return await run_sized(len(raw), json_reply, raw, operation, ctx, access, provider.redactor)
     except UpstreamFailure as failure:
         error = GatewayError(failure.status, failure.message, type_="server_error", code=failure.code)
-        return Failed(error, failure.kind, retryable=policy.retryable(failure.kind))
+        # a saturated pool is the gateway's state, not the target's: no cooldown (another target may do)
+        at_fault = failure.kind != "saturated"
+        return Failed(error, failure.kind, retryable=policy.retryable(failure.kind), target_at_fault=at_fault)
     except UpstreamReplyInvalid as invalid:
         return Failed(invalid.error, "invalid_reply", retryable=policy.retryable("broken"))
-
-
-class UpstreamReplyInvalid(Exception):
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def json_reply(raw: bytes, operation: Operation, ctx: EvalContext, access: AccessFields) -> web.Response:
-    try:
-        data = json_codec.loads(raw)
-    except json_codec.JSONDecodeError:
-        raise UpstreamReplyInvalid(
-            GatewayError(
-                502,
-                "The upstream provider returned a body that is not valid JSON.",
-                code="upstream_invalid_response",
-            )
-        ) from None
-    if operation.response.is_identity:
-        if isinstance(data, dict):
-            access["usage"] = data.get("usage")
-        return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
-    try:
-        out = operation.response.apply(data, ctx)
-    except RuleFailure as exc:  # fail(message) in a response rule: a reply the dialect refuses
-        raise UpstreamReplyInvalid(
-            GatewayError(502, str(exc), type_="server_error", code="translation_failed")
-        ) from None
-    except Exception as exc:
-        log.warning("response_translation_error", error=repr(exc))
-        raise UpstreamReplyInvalid(
-            GatewayError(
-                502, "The upstream provider's response could not be translated.", code="translation_failed"
-            )
-        ) from None
-    if isinstance(out, dict):
-        access["usage"] = out.get("usage")
-    return web.Response(body=json_codec.dumps(out), headers=JSON_HEADERS)

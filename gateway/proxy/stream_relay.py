@@ -1,30 +1,41 @@
-"""Relaying a streamed reply to the client as it arrives: bytes as they are, or translated."""
+"""Relaying a streamed reply to the client as it arrives: bytes as they are, or translated.
+
+Nothing reaches the client before the upstream's first bytes: until then a failure raises
+UpstreamFailure (and may be retried elsewhere). Once the 200 is prepared, nothing escapes `relay_stream`
+but cancellation: a failed upstream (stall, reset, cut, its own error event, bytes that are not events,
+an event over `upstream.max_event_bytes`) and even a bug of the gateway's own end the client's stream
+with an error event then `[DONE]` (or, with the client gone, end the connection) — never with a second
+HTTP response written into the body. How the stream ended is `access["stream_outcome"]`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
+import structlog
 from aiohttp import web
 
-from gateway import json_codec
 from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
-from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, truncated_frame
+from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames
 from gateway.framing import DECODERS
-from gateway.framing.events import StreamEvent
+from gateway.framing.events import DEFAULT_MAX_EVENT_BYTES, StreamDecoder, StreamEvent, StreamFramingError
+from gateway.framing.sse import SseDecoder
+from gateway.proxy.passthrough import pass_through
+from gateway.proxy.stream_outcome import StreamOutcome, failure_outcome
+from gateway.redaction import Redactor
 from gateway.rules.context import EvalContext
 from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 
+log = structlog.get_logger("gateway.stream")
+
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+INTERNAL_ERROR_FRAME = gateway_error_frames("the gateway failed while relaying the stream", "internal_error")
 
-TRUNCATED_FRAME = truncated_frame()
-
-
-def _failure_frame(failure: UpstreamFailure) -> bytes:
-    return gateway_error_frames(failure.message, failure.code)
+_NO_SECRETS = Redactor()
 
 
 async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -40,9 +51,11 @@ async def relay_stream(
     ctx: EvalContext,
     access: AccessFields,
     headers: dict[str, str],
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    redactor: Redactor = _NO_SECRETS,
 ) -> web.StreamResponse:
-    """Nothing reaches the client before the upstream's first bytes: until then a failure raises
-    UpstreamFailure (and may be retried elsewhere); after it, failures become error events."""
+    """Stream the reply to the client. `max_event_bytes`: the largest upstream event held
+    (`upstream.max_event_bytes`); `redactor`: the provider's, for the error events relayed."""
     if operation.stream is None and not reply.headers.get("Content-Type", "").startswith("text/event-stream"):
         # relayed as they are, these bytes would not be a stream the client can read
         raise UpstreamFailure(
@@ -53,7 +66,7 @@ async def relay_stream(
         )
     upstream = reply.chunks()
     # built while the upstream thinks, not between its first byte and ours
-    translator = StreamTranslator(operation.stream, ctx) if operation.stream is not None else None
+    translator = StreamTranslator(operation.stream, ctx, redactor) if operation.stream is not None else None
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         first = await anext(upstream)
@@ -62,64 +75,51 @@ async def relay_stream(
             502, "the upstream ended the stream before sending anything", "upstream_empty_stream", "broken"
         ) from None
     chunks = _with_first(first, upstream)
+    outcome: StreamOutcome = "internal_error"
     try:
         await response.prepare(request)
         access["ttfb_ms"] = round((time.perf_counter() - access["started"]) * 1000, 3)
         if translator is None:
-            usage = await _pass_through(response, chunks)
-            if usage is not None:
-                access["usage"] = usage
+            sse = SseDecoder(max_event_bytes)
+            outcome, usage = await pass_through(response, chunks, reply, sse, redactor)
         else:
-            await _translate(response, chunks, reply, translator)
-            if translator.usage is not None:
-                access["usage"] = translator.usage
+            decoder = DECODERS[translator.spec.framing](max_event_bytes)
+            outcome = await _translate(response, chunks, reply, translator, decoder)
+            usage = translator.usage
+        if usage is not None:
+            access["usage"] = usage
         await response.write_eof()
     except ConnectionResetError:  # the client went away: stop, and let the upstream go too
         access["client_closed"] = True
+        outcome = "client_closed"
         reply.abort()
+    except asyncio.CancelledError:  # the client went away (handler cancellation) or shutdown
+        outcome = "client_closed"
+        reply.abort()
+        raise
+    except Exception:
+        if not response.prepared:  # nothing went out: the edge can still answer with a 500
+            raise
+        log.exception("stream_relay_failed")
+        outcome = "internal_error"
+        reply.abort()
+        await _end_with_error(request, response)
+    finally:
+        access["stream_outcome"] = outcome
     return response
 
 
-def _usage_in(chunk: bytes) -> dict[str, Any] | None:
-    """The `usage` object of an OpenAI chunk carried whole in these bytes (the usage chunk)."""
-    for line in chunk.split(b"\n"):
-        if line.startswith(b"data: {") and b'"usage":{' in line:
-            try:
-                usage = json_codec.loads(line[6:]).get("usage")
-            except (json_codec.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(usage, dict):
-                return usage
-    return None
-
-
-async def _pass_through(response: web.StreamResponse, chunks: AsyncIterator[bytes]) -> dict[str, Any] | None:
-    """Upstream events as they are, each relayed once complete (never half an event, so an error
-    event after a cut cannot be glued to a broken line); returns the usage the stream reported.
-    A stream that stops without `[DONE]` (or an error event of its own) was cut short: the client
-    is told so rather than left with a silently short answer."""
-    pending = b""  # bytes after the last complete event
-    finished = False  # [DONE] or the upstream's own error event went out
-    usage = None
+async def _end_with_error(request: web.Request, response: web.StreamResponse) -> None:
+    """After a failure of the gateway's own mid-stream: an error event and the end of the body when
+    the client can still be written to; otherwise the connection is closed (the client sees a cut)."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return
     try:
-        async for chunk in chunks:
-            data = pending + chunk if pending else chunk
-            end = max(data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"))
-            if end < 0:
-                pending = data
-                continue
-            cut = end + (4 if data[end : end + 4] == b"\r\n\r\n" else 2)
-            complete, pending = data[:cut], data[cut:]
-            await response.write(complete)
-            if b'"usage":{' in complete:
-                usage = _usage_in(complete) or usage
-            finished = complete.rstrip().endswith(b"data: [DONE]") or b'data: {"error"' in complete
-    except UpstreamFailure as failure:
-        await response.write(_failure_frame(failure))
-        return usage
-    if not finished or pending.strip():
-        await response.write(TRUNCATED_FRAME)
-    return usage
+        await response.write(INTERNAL_ERROR_FRAME)
+        await response.write_eof()
+    except Exception:  # the response is in no state to take it: cut the connection instead
+        transport.close()
 
 
 async def _translate(
@@ -127,17 +127,21 @@ async def _translate(
     chunks: AsyncIterator[bytes],
     reply: UpstreamReply,
     translator: StreamTranslator,
-) -> None:
-    decoder = DECODERS[translator.spec.framing]()
+    decoder: StreamDecoder,
+) -> StreamOutcome:
     started = False  # the first frame goes out alone, before the rest of its read is translated
     try:
         async for chunk in chunks:
             if translator.done:
                 if translator.failed:
                     reply.abort()  # we ended the stream with an error: stop the upstream now
-                    return
+                    break
                 continue  # completed normally: drain the little that is left so the connection is reused
-            events = decoder.feed(chunk)
+            fault = None
+            try:
+                events = decoder.feed(chunk)
+            except StreamFramingError as exc:
+                events, fault = exc.events, exc
             if not started:
                 first, events = _first_frame(translator, events)
                 if first:
@@ -146,19 +150,28 @@ async def _translate(
             out = b"".join([translator.on_event(event) for event in events])
             if out:
                 await response.write(out)
+            if fault is not None:  # the stream cannot go on: stop the upstream
+                reply.abort()
+                if translator.done:  # complete already: what followed its end is not the client's
+                    break
+                await response.write(gateway_error_frames(fault.message, fault.code))
+                return fault.outcome
             if translator.failed:
                 reply.abort()
-                return
-        flush = getattr(decoder, "flush", None)  # framings whose last event needs no terminator
-        if flush is not None and not translator.done:
-            out = b"".join([translator.on_event(event) for event in flush()])
-            if out:
-                await response.write(out)
-        tail = translator.on_close(truncated=decoder.has_partial_event())
+                break
+        else:
+            if not translator.done:  # framings whose last event needs no terminator
+                out = b"".join([translator.on_event(event) for event in decoder.flush()])
+                if out:
+                    await response.write(out)
+            tail = translator.on_close(truncated=decoder.has_partial_event())
+            if tail:
+                await response.write(tail)
     except UpstreamFailure as failure:
-        tail = b"" if translator.done else _failure_frame(failure)
-    if tail:
-        await response.write(tail)
+        if not translator.done:
+            await response.write(gateway_error_frames(failure.message, failure.code))
+            return failure_outcome(failure)
+    return translator.failure or "ok"
 
 
 def _first_frame(translator: StreamTranslator, events: list[StreamEvent]) -> tuple[bytes, list[StreamEvent]]:

@@ -10,6 +10,7 @@ from typing import Any
 from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.engine.stream_translator import StreamTranslator
+from gateway.framing.sse import SseDecoder
 from gateway.proxy.stream_relay import _translate
 from gateway.rules.context import EvalContext
 from tests.support.fake_upstreams import anthropic_stream
@@ -49,9 +50,10 @@ async def test_first_frame_is_written_alone_then_the_rest_of_the_read_together()
     # every event in a single upstream read
     whole_stream = b"".join(part for part in anthropic_stream("claude-x") if isinstance(part, bytes))
 
-    await _translate(response, one_read(whole_stream), NoReply(), translator)  # type: ignore[arg-type]
+    outcome = await _translate(response, one_read(whole_stream), NoReply(), translator, SseDecoder())  # type: ignore[arg-type]
 
     first, rest = response.writes[0], b"".join(response.writes[1:])
     assert first.count(b"data: ") == 1 and b'"role":"assistant"' in first
     assert len(response.writes) == 2  # the rest of that read went out in one write
     assert rest.endswith(b"data: [DONE]\n\n") and rest.count(b"data: ") > 3
+    assert outcome == "ok"
