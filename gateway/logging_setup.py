@@ -3,13 +3,17 @@ production, a pretty console on a TTY.
 
 JSON lines go through `CoalescedLines` (about two writes per event-loop iteration, not one per line),
 and the per-request access event has a direct path, `AccessLog`, that renders exactly what the JSON
-processor chain would, without walking it."""
+processor chain would, without walking it.
+
+The standard-library loggers of aiohttp and asyncio come through here too (`LibraryRecords`), reduced
+to what cannot quote a request: aiohttp's messages and exceptions carry the raw request head."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
+import traceback
 from collections.abc import MutableMapping
 from typing import Any, BinaryIO, Literal
 
@@ -88,6 +92,35 @@ class AccessLog:
             self._structlog.info(event, **fields)
 
 
+class LibraryRecords(logging.Handler):
+    """Records of the standard-library loggers of LIBRARY_LOGGERS as structlog `library_log` events,
+    keeping the logger, the level, the first line of the message *template* (never its arguments),
+    and of an exception its class and the frames of its traceback (never its message): aiohttp's
+    arguments and exception messages quote raw request bytes, a gateway key among them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        fields: dict[str, Any] = {"logger": record.name, "detail": template.split("\n", 1)[0][:200]}
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            fields["reason"] = type(exc).__name__
+            fields["stack"] = "".join(traceback.format_tb(exc.__traceback__))
+        structlog.get_logger(record.name).log(record.levelno, "library_log", **fields)
+
+
+LIBRARY_LOGGERS = ("aiohttp", "asyncio")
+
+
+def _route_library_loggers(level: int) -> None:
+    """aiohttp.server, aiohttp.access, aiohttp.web, aiohttp.internal, ... and asyncio: through
+    LibraryRecords only (not the root logger's handlers, nor Python's last-resort stderr handler)."""
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers = [LibraryRecords()]
+        library.setLevel(level)
+        library.propagate = False
+
+
 _direct: _JsonInfoEvents | None = None  # set by configure_logging for JSON lines at info or below
 _output: CoalescedLines | None = None  # the JSON-lines output in use, flushed when replaced
 
@@ -102,6 +135,7 @@ def configure_logging(
     if _output is not None:
         _output.flush()  # lines logged so far go out before anything the new configuration writes
     _direct = _output = None
+    _route_library_loggers(_LEVELS[level])
     pretty = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     stamp = IsoUtcTimestamp()
     shared: list[structlog.typing.Processor] = [

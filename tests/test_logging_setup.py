@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,8 @@ def out(monkeypatch: pytest.MonkeyPatch) -> Iterator[Output]:
     """Logging configured for this test only: structlog's configuration, and ours, are put back
     afterwards (and no logger caches this test's configuration)."""
     saved = structlog.get_config()
+    libraries = [logging.getLogger(name) for name in logging_setup.LIBRARY_LOGGERS]
+    saved_libraries = [(lib.handlers, lib.level, lib.propagate) for lib in libraries]
     monkeypatch.setattr(logging_setup, "_direct", None)
     monkeypatch.setattr(logging_setup, "_output", None)
     real_configure = structlog.configure
@@ -57,6 +60,9 @@ def out(monkeypatch: pytest.MonkeyPatch) -> Iterator[Output]:
     finally:
         log_output.flush_all()
         real_configure(**saved)
+        for lib, (handlers, level, propagate) in zip(libraries, saved_libraries, strict=True):
+            lib.handlers, lib.propagate = handlers, propagate
+            lib.setLevel(level)
 
 
 def without_timestamp(line: dict[str, Any]) -> dict[str, Any]:
@@ -263,3 +269,42 @@ async def test_a_request_logs_one_json_access_line(out: Output) -> None:
     assert list(line)[-4:] == ["event", "request_id", "level", "timestamp"]
     assert (line["status"], line["model"], line["provider"], line["level"]) == (200, "mock", "mock", "info")
     assert line["request_id"] == response.headers["x-request-id"]
+
+
+# ---- aiohttp's and asyncio's loggers ------------------------------------------------------------------
+KEY = "gw-SECRET-0123456789abcdef"
+
+
+async def test_library_records_keep_no_arguments_and_no_exception_message(out: Output) -> None:
+    """aiohttp logged "Error handling request" with the parser's exception, whose message quotes the
+    raw request head (the gateway key in an Authorization line): none of it may reach the output."""
+    configure_logging("info", "json", stream=out)
+    try:
+        raise ValueError(f"Bad status line: b'GET / HTTP/1.1\\nAuthorization: Bearer {KEY}'")
+    except ValueError as exc:
+        logging.getLogger("aiohttp.server").error(
+            "Error handling request from %s %s", "127.0.0.1", KEY, exc_info=exc
+        )
+    logging.getLogger("aiohttp.access").info("%s %s", KEY, "GET /")
+    logging.getLogger("aiohttp.server").debug("dropped at info")
+    logging.getLogger("asyncio").error(f"Task exception was never retrieved\nfuture: <Task {KEY}>")
+    await asyncio.sleep(0)
+    server, access, task = out.lines()
+    assert KEY not in out.getvalue().decode()
+    assert (server["event"], server["logger"], server["level"]) == ("library_log", "aiohttp.server", "error")
+    assert server["detail"] == "Error handling request from %s %s"
+    assert server["reason"] == "ValueError"
+    assert "test_logging_setup.py" in server["stack"]
+    assert (access["detail"], access["level"]) == ("%s %s", "info")
+    assert (task["logger"], task["detail"]) == ("asyncio", "Task exception was never retrieved")
+
+
+def test_library_loggers_go_only_through_our_handler(out: Output) -> None:
+    """Not also to the root logger's handlers, nor Python's last-resort handler (stderr)."""
+    configure_logging("warning", "json", stream=out)
+    for name in logging_setup.LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        assert [type(h) for h in library.handlers] == [logging_setup.LibraryRecords]
+        assert (library.propagate, library.level) == (False, logging.WARNING)
+    configure_logging("info", "json", stream=out)  # again: still one handler each
+    assert all(len(logging.getLogger(name).handlers) == 1 for name in logging_setup.LIBRARY_LOGGERS)

@@ -40,7 +40,10 @@ class KeyRing:
                 type_="invalid_request_error",
                 code="missing_api_key",
             )
-        presented = ("sha256:" + hashlib.sha256(token.encode()).hexdigest()).encode()
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates: encoded back to the bytes sent,
+        # they hash to a digest no configured (text) key has, and are an invalid key like any other
+        raw = token.encode("utf-8", "surrogateescape")
+        presented = ("sha256:" + hashlib.sha256(raw).hexdigest()).encode()
         found: GatewayKey | None = None
         for key, digest in self._keys:  # every key compared, no early exit: timing says nothing
             if hmac.compare_digest(presented, digest):

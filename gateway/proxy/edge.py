@@ -27,19 +27,27 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CLIENT_CLOSED = 499  # nginx's convention for "client closed the connection"
 
 
-# Request ids must be unique, not secret (a client may send any id it likes): 96 bits from a Mersenne
-# Twister seeded from os.urandom (reseeded in a forked child) cost no syscall per request, unlike
-# secrets.token_hex, and collide with odds of about n**2 / 2**97.
+# Request ids must be unique, not secret: 96 bits from a Mersenne Twister seeded from os.urandom
+# (reseeded in a forked child) cost no syscall per request, unlike secrets.token_hex, and collide with
+# odds of about n**2 / 2**97.
 _ids = random.Random(os.urandom(32))
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 
-def _request_id(request: web.Request) -> str:
-    given = request.headers.get("x-request-id", "")
-    if 0 < len(given) <= 128 and given.isprintable():
-        return given
+def new_request_id() -> str:
+    """Ours, always (`req_` and 24 hex digits): what the x-request-id response header and our logs
+    carry. An id a client sends could collide with another's or be chosen to confuse the logs."""
     return f"req_{_ids.getrandbits(96):024x}"
+
+
+def client_request_id(request: web.Request) -> str | None:
+    """The client's own x-request-id, when it is printable and at most 128 characters: logged as
+    `client_request_id` next to ours, so that the two can be matched; never echoed back."""
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return None
 
 
 _HTTP_ERRORS = {
@@ -66,9 +74,13 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = _request_id(request)
+    request_id = new_request_id()
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    given = client_request_id(request)
+    if given is None:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+    else:
+        structlog.contextvars.bind_contextvars(request_id=request_id, client_request_id=given)
     started = time.perf_counter()
     access: AccessFields = {"response_headers": {"x-request-id": request_id}, "started": started}
     request[ACCESS] = access
@@ -93,6 +105,13 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise
     except Exception:
         log.exception("unhandled_error", path=request.path)
+        if request.writer.output_size > 0:
+            # the handler's response is on the wire (a stream's 200 and some of its body): a second
+            # response written into that body would corrupt it. Cut the connection instead; aiohttp,
+            # seeing bytes already sent, writes nothing more either.
+            if request.transport is not None:
+                request.transport.close()
+            raise
         body = error_body("The gateway failed to handle the request.", "server_error", None, "internal_error")
         return web.Response(
             status=500, body=json_codec.dumps(body), headers={"Content-Type": "application/json"}

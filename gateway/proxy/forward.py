@@ -14,8 +14,11 @@ from gateway.config.model import GatewayKey
 from gateway.engine.registry import ModelRoute, Registry
 from gateway.errors import GatewayError
 from gateway.observability.keys import METRICS
-from gateway.proxy.attempts import JSON_HEADERS, Exchange, serve
-from gateway.proxy.request_validation import decode_json_body
+from gateway.proxy.attempts import Exchange, serve
+from gateway.proxy.http_errors import DECODED_CODINGS, unreadable_body, unsupported_encoding
+from gateway.proxy.json_reply import JSON_HEADERS
+from gateway.proxy.off_loop import run_sized
+from gateway.proxy.request_validation import RequestValidator, decode_json_body
 
 
 def resolve_route(registry: Registry, alias: Any) -> ModelRoute:
@@ -33,10 +36,15 @@ def resolve_route(registry: Registry, alias: Any) -> ModelRoute:
 
 
 async def _read_body(request: web.Request, seconds: float) -> bytes:
-    """The whole body, from a client given `seconds` to send it (a slow client is cut off)."""
-    if request.content.is_eof():  # already all here (the usual case): no timer needed
-        return await request.read()
+    """The whole body, decoded, from a client given `seconds` to send it (a slow client is cut off).
+    A Content-Encoding aiohttp does not decode is a 415 (the bytes would reach the JSON parser as
+    they are); a body whose encoding or framing breaks while it is read is a 400."""
+    coding = request.headers.get("Content-Encoding")
+    if coding is not None and coding.lower() not in DECODED_CODINGS:
+        raise unsupported_encoding(coding)
     try:
+        if request.content.is_eof():  # already all here (the usual case): no timer needed
+            return await request.read()
         async with asyncio.timeout(seconds):
             return await request.read()
     except TimeoutError:
@@ -46,6 +54,16 @@ async def _read_body(request: web.Request, seconds: float) -> bytes:
             type_="invalid_request_error",
             code="request_timeout",
         ) from None
+    except web.RequestPayloadError as exc:
+        raise unreadable_body(exc.__cause__) from None
+
+
+def _checked_body(
+    validator: RequestValidator, operation_name: str, raw: bytes, max_depth: int
+) -> dict[str, Any]:
+    body = decode_json_body(raw, max_depth)
+    validator.validate(operation_name, body)
+    return body
 
 
 async def forward(request: web.Request, operation_name: str) -> web.StreamResponse:
@@ -55,39 +73,52 @@ async def forward(request: web.Request, operation_name: str) -> web.StreamRespon
     key = None if registry.keyring.open else registry.keyring.identify(request.headers.get("Authorization"))
     if key is not None:
         access["key"] = key.name
-    body = decode_json_body(await _read_body(request, registry.config.limits.body_timeout))
-    app[VALIDATOR].validate(operation_name, body)
+    limits = registry.config.limits
+    raw = await _read_body(request, limits.body_timeout)
+    body = await run_sized(
+        len(raw), _checked_body, app[VALIDATOR], operation_name, raw, limits.max_json_depth
+    )
     access["model"] = body["model"]
     if key is not None:
         check_model(key, body["model"])
     route = resolve_route(registry, body["model"])
     if key is not None and (key.rpm is not None or key.tpm is not None):
-        return await _limited(request, key, operation_name, body, route)
-    return await _serve(request, operation_name, body, route)
+        return await _limited(request, key, operation_name, body, route, len(raw))
+    return await _serve(request, operation_name, body, route, len(raw))
 
 
 async def _limited(
-    request: web.Request, key: GatewayKey, operation_name: str, body: dict[str, Any], route: ModelRoute
+    request: web.Request,
+    key: GatewayKey,
+    operation_name: str,
+    body: dict[str, Any],
+    route: ModelRoute,
+    body_size: int,
 ) -> web.StreamResponse:
-    """Within the key's per-minute limits (429 otherwise); the tokens it used are counted after."""
+    """Within the key's per-minute limits (429 otherwise); the tokens it used are counted after, in
+    the background. A store that cannot answer serves the request uncounted, or refuses it with a
+    503 (`auth.store_failure`)."""
     limits = request.app[LIMITS]
     access: AccessFields = request[ACCESS]
+    window = await limits.admit(key)
+    if window is None:  # the store failed and failure is open: no counting, no rate headers
+        return await _serve(request, operation_name, body, route, body_size)
     try:
-        access["response_headers"].update(enforce(key, await limits.admit(key)))
+        access["response_headers"].update(enforce(key, window))
     except GatewayError as exc:
         access["rate_limited"] = exc.type
         request.app[METRICS].rate_limited(key.name, "tokens" if exc.type == "tokens" else "requests")
         raise
     try:
-        return await _serve(request, operation_name, body, route)
+        return await _serve(request, operation_name, body, route, body_size)
     finally:
         usage = access.get("usage")
         if isinstance(usage, dict) and key.tpm is not None:
-            await limits.spend(key, int(usage.get("total_tokens") or 0))
+            limits.spend_later(key, int(usage.get("total_tokens") or 0))
 
 
 async def _serve(
-    request: web.Request, operation_name: str, body: dict[str, Any], route: ModelRoute
+    request: web.Request, operation_name: str, body: dict[str, Any], route: ModelRoute, body_size: int
 ) -> web.StreamResponse:
     app = request.app
     access: AccessFields = request[ACCESS]
@@ -103,6 +134,7 @@ async def _serve(
         rng=app[RNG],
         access=access,
         metrics=app[METRICS],
+        body_size=body_size,
     )
     return await serve(exchange, route)
 

@@ -3,6 +3,9 @@
 Every request passes through here, so a valid body has to be cheap: each schema is compiled once into a
 plain Python predicate (schema_predicate), and jsonschema runs only when that predicate says no, to find
 the errors and word the 400 the client sees (schema_errors).
+
+Nesting is bounded before anything else looks at the body: orjson reads 1024 levels but writes only
+254, and a body that cannot be written again would fail half-way through the exchange (a 500).
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ _NOT_JSON = (
 )
 
 
-def decode_json_body(raw: bytes) -> dict[str, Any]:
+DEFAULT_MAX_DEPTH = 100  # limits.max_json_depth
+
+
+def decode_json_body(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 saying what is wrong with it."""
     try:
         body = json_codec.loads(raw)
@@ -45,7 +51,35 @@ def decode_json_body(raw: bytes) -> dict[str, Any]:
         got = a_json_type(body)
         message = f"Invalid type for the request body: expected a JSON object, but got {got} instead."
         raise invalid_request(message, None, "invalid_type")
+    # each level opens with `[` or `{`: a body with no more of them than the limit cannot be too deep
+    # (two byte counts, ~0.4 us for a 400-byte chat request); only the others are walked (~4 ms for
+    # 40,000 messages, which take ~20 ms to decode)
+    if raw.count(b"{") + raw.count(b"[") > max_depth and nested_deeper_than(body, max_depth):
+        message = (
+            f"The request body is nested too deeply: at most {max_depth} levels of arrays and objects "
+            "are accepted (limits.max_json_depth)."
+        )
+        raise invalid_request(message, None, "json_too_deep")
     return body
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (the value itself is level 1): one
+    level at a time, without recursion, looking only at containers."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner: list[Any] = []
+        keep = inner.append
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    keep(child)
+        level = inner
+    return False
 
 
 class RequestValidator:

@@ -172,3 +172,22 @@ async def test_redis_store_shares_limits_between_two_gateways(redis_url: str) ->
             )
             statuses.append(response.status)
         assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"Bearer \xff\xfe-not-utf8".decode("utf-8", "surrogateescape"), id="invalid-utf8"),
+        pytest.param(b"Bearer \xc3(".decode("utf-8", "surrogateescape"), id="broken-sequence"),
+        pytest.param(
+            (b"Bearer " + KEY_A.encode() + b"\xff").decode("utf-8", "surrogateescape"), id="a-key-and-more"
+        ),
+    ],
+)
+def test_an_authorization_that_is_not_utf8_is_an_invalid_key(header: str) -> None:
+    """aiohttp hands header bytes that are not UTF-8 over as surrogates (surrogateescape), which
+    `str.encode()` refuses: that was a 500."""
+    ring = KeyRing((GatewayKey(name="team-a", digest=key_digest(KEY_A)),))
+    with pytest.raises(GatewayError) as caught:
+        ring.identify(header)
+    assert (caught.value.status, caught.value.code) == (401, "invalid_api_key")

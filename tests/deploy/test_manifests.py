@@ -8,12 +8,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from gateway.reload import load_registry
+from gateway.app import create_app
+from gateway.reload import RegistryHolder, load_registry
 from tests.deploy.support import (
     DEPLOY,
     KUBERNETES,
@@ -379,6 +381,21 @@ def test_shared_service_metrics_annotation_targets_metrics(tmp_path: Path) -> No
     annotations = gateway.workload["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     require_served(annotations["prometheus.io/path"], served_paths(gateway.registry(tmp_path)))
+
+
+async def test_shared_service_metrics_need_the_scrapers_key(tmp_path: Path, aiohttp_client: Any) -> None:
+    """Gateway keys are configured, so /metrics answers only a key with `metrics: true`: the file
+    must carry one (that serves no model) for the scrape job to send, and the probes stay open."""
+    gateway = shared()
+    registry = gateway.registry(tmp_path)
+    scrapers = [key for key in registry.config.auth.keys if key.metrics]
+    assert scrapers, "keys are configured but none may read /metrics: Prometheus would get 401"
+    assert all(key.models == () for key in scrapers), "a scraper's key should call no model"
+    client = await aiohttp_client(create_app(RegistryHolder(registry.config.source, registry)))
+    path = gateway.workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"]
+    assert (await client.get(path)).status == 401
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert (await client.get(gateway.container[probe]["httpGet"]["path"])).status == 200
 
 
 # ---- docker compose ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.reload import RegistryHolder
+from gateway.server import gateway_runner
 from tests.support.fake_upstreams import FakeAnthropic, FakeOpenAI
 from tests.support.routes import CLIENT_KEY, routes, write_routes
 from tests.support.servers import ServerThread, closed_port
@@ -62,12 +63,17 @@ def _fresh_fakes(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic) -> Iter
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> Iterator[RunningGateway]:
-    """The gateway app served the way `gateway.cli.serve` serves it (handler_cancellation=True)."""
+    """The gateway app served the way `gateway.cli.serve` serves it (gateway.server.gateway_runner)."""
     path = tmp_path_factory.mktemp("gateway") / "routes.yaml"
     unreachable = f"http://127.0.0.1:{closed_port()}/v1"
     write_routes(path, routes(fake_openai.url, fake_anthropic.url, unreachable_url=unreachable))
     holder = RegistryHolder.load(str(path))
-    server = ServerThread(lambda: create_app(holder), name="gateway", handler_cancellation=True).start()
+    limits = holder.current.config.limits
+    server = ServerThread(
+        lambda: create_app(holder),
+        name="gateway",
+        runner=lambda app: gateway_runner(app, limits, shutdown_timeout=2.0),
+    ).start()
     try:
         yield RunningGateway(server.url, path)
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.reload import RegistryHolder
+from gateway.server import gateway_runner
 from tests.support.fake_upstreams import FakeAnthropic, FakeOpenAI
 from tests.support.openai_spec import assert_error_body
 from tests.support.routes import OPENAI_ALIAS, routes, write_routes
@@ -26,7 +27,12 @@ def small_gateway(
     config["limits"] = {"max_body_bytes": MAX_BODY}
     path: Path = write_routes(tmp_path_factory.mktemp("limits") / "routes.yaml", config)
     holder = RegistryHolder.load(str(path))
-    server = ServerThread(lambda: create_app(holder), name="small-gateway").start()
+    limits = holder.current.config.limits
+    server = ServerThread(
+        lambda: create_app(holder),
+        name="small-gateway",
+        runner=lambda app: gateway_runner(app, limits, shutdown_timeout=2.0),
+    ).start()
     try:
         yield server.url
     finally:

@@ -1,4 +1,4 @@
-"""/metrics, /healthz and /readyz on a tiny app that registers them."""
+"""/metrics, /healthz and /readyz on a tiny app that registers them, and /metrics behind gateway keys."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from gateway.app import create_app
+from gateway.config.loader import config_from_text, key_digest
+from gateway.engine.registry import build_registry
 from gateway.observability.endpoints import healthz, metrics_handler, readyz
 from gateway.observability.keys import METRICS, READINESS, Readiness
 from gateway.observability.metrics import GatewayMetrics
+from gateway.reload import RegistryHolder
 from tests.observability.exposition import parse, value
+from tests.support.spec_check import spec_errors
 
 
 def tiny_app() -> web.Application:
@@ -101,3 +106,64 @@ async def test_readyz_recovers(client: TestClient[Any, Any], app: web.Applicatio
     assert (await client.get("/readyz")).status == 503
     readiness.config_loaded = True
     assert (await client.get("/readyz")).status == 200
+
+
+# ---- /metrics with gateway keys: a key with `metrics: true` only; probes stay open --------------------
+SCRAPER_KEY = "gw-scraper-0123456789abcdef"
+TEAM_KEY = "gw-team-0123456789abcdef"
+KEYED_ROUTES = f"""
+auth:
+  keys:
+    - {{name: scraper, hash: "{key_digest(SCRAPER_KEY)}", metrics: true, models: []}}
+    - {{name: team, hash: "{key_digest(TEAM_KEY)}"}}
+providers: {{mock: {{dialect: mock, transport: mock}}}}
+models: {{mock: [{{provider: mock, model: m}}]}}
+"""
+
+
+def gateway_app(routes: str) -> web.Application:
+    return create_app(
+        RegistryHolder("routes.yaml", build_registry(config_from_text(routes, "routes.yaml", {})))
+    )
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status", "code"),
+    [
+        pytest.param(None, 401, "missing_api_key", id="no-key"),
+        pytest.param("Bearer gw-not-a-key-0123456789", 401, "invalid_api_key", id="unknown-key"),
+        pytest.param(f"Basic {TEAM_KEY}", 401, "missing_api_key", id="not-bearer"),
+        pytest.param(f"Bearer {TEAM_KEY}", 403, "metrics_not_allowed", id="key-without-metrics"),
+        pytest.param(f"Bearer {SCRAPER_KEY}", 200, None, id="metrics-key"),
+    ],
+)
+async def test_with_keys_metrics_needs_a_metrics_key(
+    aiohttp_client: Any, authorization: str | None, status: int, code: str | None
+) -> None:
+    client = await aiohttp_client(gateway_app(KEYED_ROUTES))
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await client.get("/metrics", headers=headers)
+    assert response.status == status
+    assert response.headers["x-request-id"].startswith("req_")
+    if code is None:
+        assert "gateway_requests_total" in await response.text()
+        return
+    body = await response.json()
+    assert spec_errors("ErrorResponse", body) == []
+    assert body["error"]["code"] == code
+    assert SCRAPER_KEY not in await response.text()
+
+
+async def test_with_keys_probes_stay_open_and_a_metrics_key_serves_no_model(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(gateway_app(KEYED_ROUTES))
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    chat = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
+    scraper = {"Authorization": f"Bearer {SCRAPER_KEY}"}
+    assert (await client.post("/v1/chat/completions", json=chat, headers=scraper)).status == 403  # models: []
+
+
+async def test_without_keys_metrics_is_open(aiohttp_client: Any) -> None:
+    open_routes = KEYED_ROUTES[KEYED_ROUTES.index("providers:") :]
+    client = await aiohttp_client(gateway_app(open_routes))
+    assert (await client.get("/metrics")).status == 200

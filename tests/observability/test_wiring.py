@@ -13,9 +13,12 @@ from tests.observability.exposition import parse, value
 
 PROVIDER_SECRET = "sk-provider-SECRET-0123456789"
 GATEWAY_KEY = "gw-key-SECRET-0123456789abcdef"
+SCRAPER_KEY = "gw-scraper-SECRET-0123456789ab"
 ROUTES = f"""
 auth:
-  keys: [{{name: team-a, hash: "{key_digest(GATEWAY_KEY)}", rpm: 100}}]
+  keys:
+    - {{name: team-a, hash: "{key_digest(GATEWAY_KEY)}", rpm: 100}}
+    - {{name: prometheus, hash: "{key_digest(SCRAPER_KEY)}", metrics: true, models: []}}
 providers:
   mock: {{dialect: mock, transport: mock, api_key: "${{PROVIDER_KEY}}"}}
   down: {{dialect: openai, base_url: "http://127.0.0.1:9/v1", api_key: "${{PROVIDER_KEY}}"}}
@@ -46,10 +49,13 @@ async def test_metrics_health_and_no_secret_anywhere() -> None:
             seen.append(await denied.text())
             ready = await client.get("/readyz")
             health = await client.get("/healthz")
-            metrics = await client.get("/metrics")
+            refused = await client.get("/metrics", headers=auth)  # a key without `metrics: true`
+            seen.append(await refused.text())
+            metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER_KEY}"})
             text = await metrics.text()
     assert ready.status == 200
     assert health.status == 200
+    assert refused.status == 403
     assert metrics.status == 200
     samples = parse(text)
     assert value(samples, "gateway_requests_total", model="mock", provider="mock", status="200") == 2
@@ -60,6 +66,6 @@ async def test_metrics_health_and_no_secret_anywhere() -> None:
     assert value(samples, "gateway_time_to_first_byte_seconds_count", model="mock", provider="mock") == 1
     assert value(samples, "gateway_config_reloads_total", result="ok") == 0
     everything = repr(events) + "".join(seen) + text
-    for secret in (PROVIDER_SECRET, GATEWAY_KEY):
+    for secret in (PROVIDER_SECRET, GATEWAY_KEY, SCRAPER_KEY):
         assert secret not in everything
     assert [e.get("key") for e in events if e["event"] == "request"][:4] == ["team-a"] * 4

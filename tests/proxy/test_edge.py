@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.proxy import edge
 from gateway.reload import RegistryHolder
+from gateway.upstream.mock import MockReply
 from tests.support.spec_check import spec_errors
 
 ROUTES = """
@@ -93,28 +96,40 @@ async def test_unsupported_endpoint_for_the_dialect_is_400() -> None:
         assert (await error_of(response))["code"] == "unsupported_endpoint"
 
 
-async def test_request_id_is_echoed_or_generated(client: TestClient[Any, Any]) -> None:
+async def test_the_request_id_is_ours_and_a_clients_is_logged_not_echoed(
+    client: TestClient[Any, Any],
+) -> None:
     body = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
-    response = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "abc-123"})
-    assert response.headers["x-request-id"] == "abc-123"
-    response = await client.post("/v1/chat/completions", json=body)
-    assert response.headers["x-request-id"].startswith("req_")
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        response = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "abc-123"})
+        unusable = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "x" * 129})
+        plain = await client.post("/v1/chat/completions", json=body)
+    ours = [r.headers["x-request-id"] for r in (response, unusable, plain)]
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", request_id) for request_id in ours)
+    access = [e for e in events if e["event"] == "request"]
+    assert [e["request_id"] for e in access] == ours
+    assert [e.get("client_request_id") for e in access] == ["abc-123", None, None]
 
 
 def test_generated_request_ids_are_24_hex_digits_and_unique() -> None:
-    request = make_mocked_request("POST", "/v1/chat/completions")
-    ids = {edge._request_id(request) for _ in range(20_000)}
+    ids = {edge.new_request_id() for _ in range(20_000)}
     assert len(ids) == 20_000
     assert all(re.fullmatch(r"req_[0-9a-f]{24}", request_id) for request_id in ids)
 
 
-def test_a_client_request_id_is_kept_unless_unusable() -> None:
-    def request_id(given: str) -> str:
-        return edge._request_id(make_mocked_request("GET", "/", headers={"x-request-id": given}))
-
-    assert request_id("abc-123") == "abc-123"
-    assert request_id("x" * 129).startswith("req_")
-    assert request_id("a\x01b").startswith("req_")
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        pytest.param("abc-123", "abc-123", id="printable"),
+        pytest.param("x" * 128, "x" * 128, id="128-chars"),
+        pytest.param("x" * 129, None, id="too-long"),
+        pytest.param("a\x01b", None, id="control-char"),
+        pytest.param("", None, id="empty"),
+    ],
+)
+def test_a_client_request_id_is_kept_for_the_logs_unless_unusable(given: str, kept: str | None) -> None:
+    request = make_mocked_request("GET", "/", headers={"x-request-id": given})
+    assert edge.client_request_id(request) == kept
 
 
 def test_a_forked_child_draws_other_request_ids() -> None:
@@ -122,7 +137,7 @@ def test_a_forked_child_draws_other_request_ids() -> None:
     pid = os.fork()
     if pid == 0:  # the child: its next id, then out, whatever happens
         try:
-            os.write(write, edge._request_id(make_mocked_request("GET", "/")).encode())
+            os.write(write, edge.new_request_id().encode())
         finally:
             os._exit(0)
     os.close(write)
@@ -130,7 +145,7 @@ def test_a_forked_child_draws_other_request_ids() -> None:
         child = pipe.read().decode()
     os.waitpid(pid, 0)
     assert re.fullmatch(r"req_[0-9a-f]{24}", child)
-    assert child != edge._request_id(make_mocked_request("GET", "/"))  # not the parent's next one
+    assert child != edge.new_request_id()  # not the parent's next one
 
 
 async def test_one_access_event_per_request_without_secrets(client: TestClient[Any, Any]) -> None:
@@ -171,3 +186,80 @@ async def test_models_list_and_retrieve(client: TestClient[Any, Any]) -> None:
     assert model["owned_by"] == "mock"
     missing = await client.get("/v1/models/nope")
     assert missing.status == 404
+
+
+# ---- nesting: 400 up front for a request, 502 for an upstream reply orjson cannot write ---------------
+def _deep_chat(depth: int) -> bytes:
+    nest = b"[" * (depth - 4) + b"]" * (depth - 4)
+    return (
+        b'{"model":"mock","messages":[{"role":"user","content":"x"}],'
+        b'"tools":[{"type":"function","function":{"name":"f","parameters":' + nest + b"}}]}"
+    )
+
+
+@pytest.mark.parametrize("depth", [101, 255, 1000])
+async def test_a_request_nested_too_deeply_is_400_naming_the_limit(aiohttp_client: Any, depth: int) -> None:
+    """orjson reads up to 1024 levels and writes 254: a body nested 255-1024 deep was a 500."""
+    routes = ROUTES.replace("max_body_bytes: 2048", "max_body_bytes: 65536")
+    registry = build_registry(config_from_text(routes, "routes.yaml", {"OPENAI_API_KEY": SECRET}))
+    client = await aiohttp_client(create_app(RegistryHolder("routes.yaml", registry)))
+    response = await client.post(
+        "/v1/chat/completions", data=_deep_chat(depth), headers={"content-type": "application/json"}
+    )
+    assert response.status == 400
+    error = await error_of(response)
+    assert error["code"] == "json_too_deep"
+    assert "100" in error["message"] and "limits.max_json_depth" in error["message"]
+    assert response.headers["x-request-id"].startswith("req_")
+
+
+class _DeepReplies:
+    """An upstream transport whose every reply is `status` with `body`."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body = status, body
+
+    @asynccontextmanager
+    async def open(self, target: Any, url: str, body: bytes) -> AsyncIterator[MockReply]:
+        yield MockReply(self.status, {"Content-Type": "application/json"}, [self.body])
+
+
+DEEP = b"[" * 300 + b"]" * 300
+DIALECTS = """
+providers:
+  openai: {dialect: openai, base_url: "http://127.0.0.1:9/v1", api_key: k}
+  anthropic: {dialect: anthropic, base_url: "http://127.0.0.1:9", api_key: k}
+  gemini: {dialect: gemini, base_url: "http://127.0.0.1:9", api_key: k}
+  cohere: {dialect: cohere, base_url: "http://127.0.0.1:9", api_key: k}
+models:
+  openai: [{provider: openai, model: m}]
+  anthropic: [{provider: anthropic, model: m}]
+  gemini: [{provider: gemini, model: m}]
+  cohere: [{provider: cohere, model: m}]
+"""
+
+
+@pytest.mark.parametrize("model", ["openai", "anthropic", "gemini", "cohere"])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        pytest.param(400, b'{"error":{"message":' + DEEP + b"}}", id="error-message"),
+        pytest.param(400, b'{"error":' + DEEP + b"}", id="error"),
+        pytest.param(400, b'{"message":' + DEEP + b"}", id="message"),
+    ],
+)
+async def test_an_upstream_reply_too_deep_to_write_is_a_clean_502_or_its_own_error(
+    aiohttp_client: Any, model: str, status: int, body: bytes
+) -> None:
+    registry = build_registry(config_from_text(DIALECTS, "routes.yaml", {}))
+    app = create_app(RegistryHolder("routes.yaml", registry), transports={"http": _DeepReplies(status, body)})
+    client = await aiohttp_client(app)
+    with structlog.testing.capture_logs() as events:
+        response = await client.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+        )
+    assert response.status in (400, 502)  # the upstream's error relayed, or 502 when it cannot be written
+    error = await error_of(response)
+    if response.status == 502:
+        assert error["code"] == "upstream_invalid_response"
+    assert not [e for e in events if e["event"] == "unhandled_error"]

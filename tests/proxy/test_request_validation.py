@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from gateway import json_codec
 from gateway.errors import GatewayError
 from gateway.proxy.request_validation import SCHEMA_FILES, RequestValidator, decode_json_body
 from gateway.proxy.schema_predicate import PredicateCompiler, UnsupportedSchema
@@ -712,12 +713,63 @@ def test_decode_rejects_what_is_not_a_json_object(raw: bytes, code: str | None, 
 
 def test_deeply_nested_values_give_a_400(validator: RequestValidator) -> None:
     deep = b"[" * 1000 + b"]" * 1000
-    body = decode_json_body(
+    body = json_codec.loads(
         b'{"model": ' + deep + b', "messages": [{"role": "user", "content": ' + deep + b"}]}"
     )
     with pytest.raises(GatewayError) as caught:
         validator.validate("chat", body)
     assert caught.value.status == 400
+
+
+def _nested(depth: int, objects: bool = False) -> bytes:
+    """A chat body whose deepest value sits `depth` levels down (the body itself is level 1)."""
+    inner = depth - 4  # body { tools [ {function: { parameters: ... } } ] }
+    nest = (b'{"a":' * inner + b"1" + b"}" * inner) if objects else (b"[" * inner + b"1" + b"]" * inner)
+    return (
+        b'{"model":"m","messages":[{"role":"user","content":"x"}],'
+        b'"tools":[{"type":"function","function":{"name":"f","parameters":' + nest + b"}}]}"
+    )
+
+
+# Bodies orjson reads (up to 1024 levels) but cannot write again past 254: a 400 naming the limit before
+# anything else touches them. The limit counts levels of arrays and objects, the body being level 1.
+@pytest.mark.parametrize(
+    ("raw", "max_depth", "too_deep"),
+    [
+        pytest.param(_nested(100), 100, False, id="100-of-100"),
+        pytest.param(_nested(101), 100, True, id="101-of-100"),
+        pytest.param(_nested(101, objects=True), 100, True, id="objects-101-of-100"),
+        pytest.param(_nested(100, objects=True), 100, False, id="objects-100-of-100"),
+        pytest.param(_nested(255), 100, True, id="255-orjson-cannot-write"),
+        pytest.param(_nested(1024), 100, True, id="1024-orjson-reads"),
+        pytest.param(_nested(150), 200, False, id="150-of-200"),
+        pytest.param(_nested(9), 8, True, id="9-of-8"),
+        # more brackets than the limit, but inside strings or side by side: not deep
+        pytest.param(b'{"model":"m","x":"' + b"[{" * 300 + b'"}', 100, False, id="brackets-in-a-string"),
+        pytest.param(b'{"model":"m","x":[' + b"[]," * 300 + b"[]]}", 100, False, id="wide"),
+    ],
+)
+def test_nesting_deeper_than_the_limit_is_400(raw: bytes, max_depth: int, too_deep: bool) -> None:
+    if not too_deep:
+        assert decode_json_body(raw, max_depth)["model"] == "m"
+        return
+    with pytest.raises(GatewayError) as caught:
+        decode_json_body(raw, max_depth)
+    error = caught.value
+    assert (error.status, error.type, error.param, error.code) == (
+        400,
+        "invalid_request_error",
+        None,
+        "json_too_deep",
+    )
+    assert f"at most {max_depth} levels" in error.message
+    assert "limits.max_json_depth" in error.message
+
+
+def test_the_default_depth_limit_is_100() -> None:
+    assert decode_json_body(_nested(100))["model"] == "m"
+    with pytest.raises(GatewayError):
+        decode_json_body(_nested(101))
 
 
 # --- Fuzzing: any JSON gives a 400 or passes, and the fast path agrees with jsonschema -------------------

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.reload import RegistryHolder
+from gateway.server import gateway_runner
 from tests.support.routes import CLIENT_KEY, write_routes
 from tests.support.servers import ServerThread
 from tests.support.spec_transport import AsyncRecordingTransport, RecordingTransport, check_all
@@ -31,7 +32,12 @@ def running_gateway(path: Path, config: dict[str, Any], *, name: str = "gateway"
     """The gateway serving `config` (written to `path`); yields its base URL (http://127.0.0.1:PORT)."""
     write_routes(path, config)
     holder = RegistryHolder.load(str(path))
-    server = ServerThread(lambda: create_app(holder), name=name, handler_cancellation=True).start()
+    limits = holder.current.config.limits
+    server = ServerThread(
+        lambda: create_app(holder),
+        name=name,
+        runner=lambda app: gateway_runner(app, limits, shutdown_timeout=2.0),
+    ).start()
     try:
         yield server.url
     finally:

@@ -34,6 +34,8 @@ class ServerThread:
 
     `app_factory` is called inside the server's loop. `handler_cancellation=True` (as the gateway's own
     `serve()` uses) cancels a handler when its client goes away, which is how fakes notice disconnects.
+    `runner` serves the app instead of a plain web.AppRunner: the gateway's tests pass the production
+    one (gateway.server.gateway_runner), and get its answers to requests aiohttp cannot parse.
     """
 
     def __init__(
@@ -43,8 +45,10 @@ class ServerThread:
         name: str = "server",
         handler_cancellation: bool = True,
         shutdown_timeout: float = 2.0,
+        runner: Callable[[web.Application], web.AppRunner] | None = None,
     ) -> None:
         self._app_factory = app_factory
+        self._runner = runner
         self._name = name
         self._handler_cancellation = handler_cancellation
         self._shutdown_timeout = shutdown_timeout
@@ -118,12 +122,15 @@ class ServerThread:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         app = self._app_factory()
-        runner = web.AppRunner(
-            app,
-            handler_cancellation=self._handler_cancellation,
-            access_log=None,
-            shutdown_timeout=self._shutdown_timeout,
-        )
+        if self._runner is not None:
+            runner = self._runner(app)
+        else:
+            runner = web.AppRunner(
+                app,
+                handler_cancellation=self._handler_cancellation,
+                access_log=None,
+                shutdown_timeout=self._shutdown_timeout,
+            )
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
