@@ -18,14 +18,19 @@ FunctionImpl = Callable[..., Any]
 
 
 class FunctionSpec:
-    """A callable exposed to expressions: `impl(ctx, *args)`, with an arity range checked at compile."""
+    """A callable exposed to expressions: `impl(ctx, *args)`, with an arity range checked at compile.
 
-    __slots__ = ("impl", "max_args", "min_args")
+    `pure`: its result depends on nothing but its arguments and the request (not on stream state, a
+    counter, chance or the upstream's reply), so a call over the request alone is made once per request.
+    """
 
-    def __init__(self, impl: FunctionImpl, min_args: int, max_args: int | None) -> None:
+    __slots__ = ("impl", "max_args", "min_args", "pure")
+
+    def __init__(self, impl: FunctionImpl, min_args: int, max_args: int | None, *, pure: bool = True) -> None:
         self.impl = impl
         self.min_args = min_args
         self.max_args = max_args
+        self.pure = pure
 
 
 _JSON_TYPE_NAMES: dict[type, str] = {

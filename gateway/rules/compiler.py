@@ -18,6 +18,7 @@ from jmespath import exceptions as jmespath_errors
 
 from gateway.rules.builtins import BUILTIN_FUNCTIONS, FunctionSpec
 from gateway.rules.context import EvalContext
+from gateway.rules.request_constants import RequestConstants, once_per_request
 
 Evaluator = Callable[[Any, EvalContext], Any]
 
@@ -83,6 +84,8 @@ class Compiler:
         self._rules: Mapping[str, Evaluator] = rules if rules is not None else {}
         self._enums: Mapping[str, Mapping[str, Any]] = enums if enums is not None else {}
         self._rule_references: set[str] = set()
+        self._constants = RequestConstants(self._functions)
+        self._in_constant = False  # compiling inside a sub-expression already evaluated once per request
 
     def missing_references(self) -> list[str]:
         return sorted(name for name in self._rule_references if name not in self._rules)
@@ -100,7 +103,13 @@ class Compiler:
         method: Callable[[dict[str, Any]], Evaluator] | None = getattr(self, "_n_" + node["type"], None)
         if method is None:  # pragma: no cover - jmespath grammar is closed
             raise ExpressionError(f"unsupported expression node {node['type']!r}")
-        return method(node)
+        if self._in_constant or not self._constants.worth_once(node):
+            return method(node)
+        self._in_constant = True  # the largest such sub-expression is kept, not its parts too
+        try:
+            return once_per_request(method(node))
+        finally:
+            self._in_constant = False
 
     def _n_field(self, node: dict[str, Any]) -> Evaluator:
         key = node["value"]

@@ -14,6 +14,7 @@ class EvalContext:
     `request()` in an expression returns `request`, `state()` returns `state`, `now()` returns `created`
     (fixed once per request so every chunk of a stream carries the same timestamp).
     `upstream_header(name)` reads `upstream_headers`: the upstream reply's headers, once it has replied.
+    `memo` keeps what was computed from the request alone, once (see request_constants.py).
     """
 
     request: Any = None
@@ -21,3 +22,4 @@ class EvalContext:
     created: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     upstream_headers: Mapping[str, str] = field(default_factory=dict)
+    memo: dict[object, Any] | None = None  # made on first use: most requests never need one

@@ -7,6 +7,7 @@ from typing import Any
 import jmespath
 import pytest
 
+from gateway.rules.builtins import FunctionSpec
 from gateway.rules.compiler import Compiler, ExpressionError
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import GENERIC_FUNCTIONS
@@ -166,3 +167,68 @@ def test_ordering_of_mixed_types_is_null_not_an_error() -> None:
     compiler = Compiler(GENERIC_FUNCTIONS)
     assert compiler.compile("s < `1`")({"s": ""}, EvalContext()) is None
     assert compiler.compile("s < 'b'")({"s": "a"}, EvalContext()) is True
+
+
+def _tallied(pure: bool) -> tuple[Compiler, list[Any]]:
+    """A compiler with `tally(x)`: returns x and records the call."""
+    calls: list[Any] = []
+
+    def tally(_ctx: EvalContext, value: Any) -> Any:
+        calls.append(value)
+        return value
+
+    return Compiler({**GENERIC_FUNCTIONS, "tally": FunctionSpec(tally, 1, 1, pure=pure)}), calls
+
+
+def test_a_lookup_over_the_whole_request_is_made_once_per_request() -> None:
+    # per item, a table built from the whole request: N items must not build it N times
+    compiler, calls = _tallied(pure=True)
+    lookup = compiler.compile("[*].get(from_items(tally(request().pairs)), @)")
+    request = {"pairs": [["a", 1], ["b", 2]]}
+    ctx = EvalContext(request=request)
+    assert lookup(["a", "b", "a", "c"], ctx) == [1, 2, 1]
+    assert lookup(["b"], ctx) == [2]
+    assert len(calls) == 1
+    assert lookup(["a"], EvalContext(request={"pairs": [["a", 9]]})) == [9]  # a new request, a new table
+    assert len(calls) == 2
+
+
+def test_a_named_rule_over_the_request_is_made_once_per_request() -> None:
+    calls: list[Any] = []
+    rules: dict[str, Any] = {}
+
+    def tally(_ctx: EvalContext, value: Any) -> Any:
+        calls.append(value)
+        return value
+
+    compiler = Compiler({**GENERIC_FUNCTIONS, "tally": FunctionSpec(tally, 1, 1)}, rules=rules)
+    rules["table"] = compiler.compile("from_items(tally(request().pairs))")
+    lookup = compiler.compile("[*].get(rule('table', @), @)")
+    assert lookup(["a", "a", "a"], EvalContext(request={"pairs": [["a", 1]]})) == [1, 1, 1]
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "items", "expected"),
+    [
+        ("[*].counter('n')", [1, 1, 1], [0, 1, 2]),  # a counter moves on every call
+        ("[*].rule('next', request())", [1, 1, 1], [0, 1, 2]),  # a rule may read anything
+        ("[*].[state().n, request().k]", [1, 1], [[7, "v"], [7, "v"]]),
+        ("map(&{k: length(request().k)}, @)", [1, None], [{"k": 1}, None]),  # a multi-select of null is null
+        ("[*].join('', [request().k, to_string(@)])", [1, 2], ["v1", "v2"]),
+    ],
+)
+def test_what_can_change_within_a_request_is_evaluated_every_time(
+    expression: str, items: list[Any], expected: Any
+) -> None:
+    rules: dict[str, Any] = {}
+    compiler = Compiler(GENERIC_FUNCTIONS, rules=rules)
+    rules["next"] = compiler.compile("counter('next')")
+    ctx = EvalContext(request={"k": "v"}, state={"n": 7})
+    assert compiler.compile(expression)(items, ctx) == expected
+
+
+def test_an_impure_function_over_the_request_is_called_every_time() -> None:
+    compiler, calls = _tallied(pure=False)
+    assert compiler.compile("[*].tally(request().k)")([1, 2, 3], EvalContext(request={"k": "v"})) == ["v"] * 3
+    assert len(calls) == 3
