@@ -10,6 +10,11 @@ logged it, in the same iteration). Outside a running loop (start-up, shutdown, a
 line is written at once too, after whatever is buffered, so lines are never reordered. `flush()` is
 also called at exit, before a fork and when logging is reconfigured.
 
+A stream that fails costs log lines, never a request (a log call is made on the request's path):
+lines that cannot be written are dropped and counted in `dropped_lines`. A broken pipe or a closed
+stream is broken for good, and later lines are dropped without trying; any other OSError (a full
+disk, a full non-blocking pipe) costs only the lines of that write.
+
 It is structlog's wrapped logger too: `msg`, `info`, ... take one rendered line (bytes), like
 `structlog.BytesLogger`.
 """
@@ -27,7 +32,7 @@ MAX_BUFFERED = 256 * 1024  # bytes; more than this in one iteration is written a
 
 
 class CoalescedLines:
-    __slots__ = ("__weakref__", "_buffer", "_lock", "_stream", "_window_on")
+    __slots__ = ("__weakref__", "_broken", "_buffer", "_lock", "_stream", "_window_on", "dropped_lines")
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
@@ -37,6 +42,8 @@ class CoalescedLines:
         self._lock = threading.Lock()
         # the loop whose current iteration has written its first line (later ones are buffered)
         self._window_on: asyncio.AbstractEventLoop | None = None
+        self._broken = False  # the reader is gone or the stream closed: nothing is written any more
+        self.dropped_lines = 0
         _LIVE.add(self)
 
     def write_line(self, line: bytes) -> None:
@@ -69,13 +76,22 @@ class CoalescedLines:
             self._write_buffered()
 
     def _write_buffered(self) -> None:
-        if not self._buffer:
+        buffer = self._buffer
+        if not buffer:
             return
-        try:
-            self._stream.write(self._buffer)  # under the lock, so nothing resizes it meanwhile
-            self._stream.flush()
-        finally:
-            self._buffer.clear()  # a failing stream must not get the same lines again
+        if not self._broken:
+            try:
+                self._stream.write(buffer)  # under the lock, so nothing resizes it meanwhile
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):  # EPIPE; ValueError: the stream was closed
+                self._broken = True
+            except OSError:
+                pass  # this write's lines are lost; the next write tries again
+            else:
+                buffer.clear()
+                return
+        self.dropped_lines += buffer.count(b"\n")
+        buffer.clear()  # a failing stream must not get the same lines again
 
     def __call__(self, *_args: Any) -> CoalescedLines:
         """As a structlog logger factory: every logger writes to this one buffer."""

@@ -4,10 +4,13 @@ The counters live in this process (`MemoryLimits`) or in Redis (`RedisLimits`, s
 worker and replica). A request is admitted when the key has requests left in the current minute
 and its tokens used so far are under its limit; the tokens a request used (as the upstream reports
 them, streams included) are added when it finishes. Answers carry OpenAI's `x-ratelimit-*` headers.
+What a request does when the store fails is rate_limiter.py's business; a Redis call here gives up
+after REDIS_CALL_TIMEOUT_S, so a store that hangs cannot hold a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +21,8 @@ from gateway.config.model import GatewayKey
 from gateway.errors import GatewayError
 
 WINDOW = 60
+REDIS_SOCKET_TIMEOUT_S = 0.5  # connecting to Redis, and each read or write on its socket
+REDIS_CALL_TIMEOUT_S = 1.0  # one admit or spend, its one reconnect-and-retry included
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +116,20 @@ class RedisLimits:
     def __init__(self, url: str, clock: Callable[[], float] = time.time, prefix: str = "gateway:rl:") -> None:
         try:
             import redis.asyncio as redis_asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
         except ImportError as exc:  # pragma: no cover - exercised only without the extra
             raise RuntimeError(
                 "auth.store: redis needs the redis package: pip install 'llm-gateway[redis]'"
             ) from exc
-        self._redis: Any = redis_asyncio.from_url(url)
+        # one retry, at once: a pooled connection the server closed is replaced; a server that is down
+        # is not waited for (the client's default is three, with backoff)
+        self._redis: Any = redis_asyncio.from_url(
+            url,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1),
+        )
         self._clock = clock
         self._prefix = prefix
 
@@ -127,7 +141,7 @@ class RedisLimits:
 
     async def admit(self, key: GatewayKey) -> Usage:
         requests_key, tokens_key, reset = self._keys(key)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(REDIS_CALL_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
             pipe.incr(requests_key)
             pipe.expire(requests_key, WINDOW * 2)
             pipe.get(tokens_key)
@@ -138,7 +152,7 @@ class RedisLimits:
         if tokens <= 0:
             return
         _, tokens_key, _ = self._keys(key)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(REDIS_CALL_TIMEOUT_S), self._redis.pipeline(transaction=False) as pipe:
             pipe.incrby(tokens_key, tokens)
             pipe.expire(tokens_key, WINDOW * 2)
             await pipe.execute()

@@ -1,4 +1,9 @@
-"""An upstream's error reply, whatever its shape, turned into OpenAI's envelope and status."""
+"""An upstream's error reply, whatever its shape, turned into OpenAI's envelope and status.
+
+An error body can echo the request the upstream received, the provider's key included: everything
+taken from it on its way to the client (every string of the error, headers the dialect derives) or to
+the logs goes through the provider's redactor. Headers relayed by name (retry-after, ...) are not.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
     except json_codec.JSONDecodeError:
         body = None
     spec = provider.dialect.errors
+    redactor = provider.redactor
     upstream_status = reply.status
     status = spec.status_map.get(upstream_status, upstream_status if upstream_status >= 400 else 502)
     produced = None
@@ -37,10 +43,11 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
         try:
             produced = spec.error(source, ctx)
         except Exception as exc:
-            log.warning("error_rule_failed", provider=provider.name, error=repr(exc))
+            log.warning("error_rule_failed", provider=provider.name, error=redactor.redact(repr(exc)))
     error = normalize_error(
         produced, status, f"upstream provider {provider.name!r} returned HTTP {upstream_status}"
     )
+    error = redactor.redact_json(error)
     headers = {"Content-Type": "application/json"}
     for name in _PASSED_HEADERS:
         value = reply.headers.get(name)
@@ -51,9 +58,12 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
             continue
         try:
             derived = rule(source, ctx)
-        except Exception as exc:
-            log.warning("error_header_rule_failed", provider=provider.name, header=name, error=repr(exc))
+            if derived is None:
+                continue
+            text = derived if isinstance(derived, str) else json_codec.dumps_str(derived)
+        except Exception as exc:  # a rule that met data it was not written for, or a value too deep
+            error_text = redactor.redact(repr(exc))
+            log.warning("error_header_rule_failed", provider=provider.name, header=name, error=error_text)
             continue
-        if derived is not None:
-            headers[name] = derived if isinstance(derived, str) else json_codec.dumps_str(derived)
+        headers[name] = redactor.redact(text)
     return web.Response(status=status, body=json_codec.dumps({"error": error}), headers=headers)
