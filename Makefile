@@ -1,20 +1,32 @@
 # Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+# The CLI lives in the virtualenv, not on PATH: .venv/bin/gateway --help (or make run ARGS=...).
+#   make run                                    serve routes.yaml on 127.0.0.1:8080
+#   make run HOST=0.0.0.0 PORT=9000 CONFIG=my.yaml ARGS="--workers 2 --log-format json"
+#   make check CONFIG=my.yaml                   gateway check: every problem, each unavailable model
+# HOST, PORT, CONFIG and ARGS are taken from the command line only (a shell's exported HOST is ignored).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-CONFIG ?= routes.yaml
+CONFIG := routes.yaml
+HOST   :=
+PORT   :=
+ARGS   :=
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run check test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+	@echo "installed the CLI as $(BIN)/gateway (not on PATH: run it by that path, or source $(BIN)/activate)"
 
 run: $(STAMP)
-	$(BIN)/gateway --config $(CONFIG)
+	$(BIN)/gateway --config $(CONFIG)$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))$(if $(ARGS), $(ARGS))
+
+check: $(STAMP)
+	$(BIN)/gateway check $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

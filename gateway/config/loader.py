@@ -13,7 +13,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from gateway.config.interpolate import interpolate
@@ -32,22 +31,12 @@ from gateway.config.model import (
     TlsSettings,
     UpstreamSettings,
 )
-from gateway.config.problems import ConfigError, format_path, schema_problems
+from gateway.config.problems import ConfigError, format_path, schema_problems, unknown_name
+from gateway.config.yaml_document import load_yaml
+from gateway.config.yaml_document import parse_yaml as parse_yaml  # dialect_sources reads with it
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.retry import RetryPolicy
 from gateway.schema_files import load_schema
-
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{source}: YAML syntax error at {where}: {problem}"]) from None
 
 
 def routes_validator() -> Draft202012Validator:
@@ -60,17 +49,21 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} on line {line})"]
+        ) from None
     return config_from_text(text, source, os.environ if environ is None else environ)
 
 
 def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> GatewayConfig:
-    raw = parse_yaml(text, source)
+    raw, problems = load_yaml(text, source)
     if not isinstance(raw, dict):
-        raise ConfigError([f"{source}: expected a mapping at the top level"])
+        raise ConfigError([*problems, f"{source}: expected a mapping at the top level"])
     interpolated = interpolate(raw, environ)
     tree: dict[str, Any] = interpolated.value
 
-    problems: list[str] = []
     disabled: dict[str, str] = {}
     for path, name in interpolated.missing:
         what = (
@@ -111,7 +104,6 @@ def _reference_problems(tree: dict[str, Any]) -> list[str]:
     if not isinstance(providers, dict) or not isinstance(models, dict):
         return []
     problems: list[str] = []
-    known = ", ".join(sorted(providers)) or "none"
 
     def walk(node: Any, where: str) -> None:
         if isinstance(node, list):
@@ -122,7 +114,7 @@ def _reference_problems(tree: dict[str, Any]) -> list[str]:
         elif isinstance(node, dict):
             name = node.get("provider")
             if isinstance(name, str) and name not in providers:
-                problems.append(f"{where}.provider: unknown provider {name!r} (defined: {known})")
+                problems.append(f"{where}.provider: {unknown_name('provider', name, providers)}")
 
     for alias, spec in models.items():
         walk(spec, f"models.{alias}")

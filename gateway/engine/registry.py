@@ -25,7 +25,7 @@ from gateway.config.model import (
     Timeouts,
     UpstreamSettings,
 )
-from gateway.config.problems import ConfigError
+from gateway.config.problems import ConfigError, unknown_name
 from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
 from gateway.engine.dialect_sources import resolve_dialects
@@ -167,8 +167,8 @@ def build_registry(config: GatewayConfig, environ: Mapping[str, str] | None = No
     providers: dict[str, Provider] = {}
     for name, pconf in config.providers.items():
         if pconf.dialect not in dialect_specs:
-            known = ", ".join(sorted(dialect_specs))
-            problems.append(f"providers.{name}.dialect: unknown dialect {pconf.dialect!r} (known: {known})")
+            unknown = unknown_name("dialect", pconf.dialect, dialect_specs, listed_as="known")
+            problems.append(f"providers.{name}.dialect: {unknown}")
             continue
         dialect = dialects.get(pconf.dialect)
         if dialect is None or pconf.disabled_reason is not None:

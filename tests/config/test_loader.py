@@ -59,7 +59,7 @@ def test_missing_variable_elsewhere_is_an_error_naming_it() -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("port: 9000", "port: nine"), "listen.port: expected integer, got a string"),
+        (("port: 9000", "port: nine"), "listen.port: expected an integer, got a string"),
         (
             ("dialect: mock, transport: mock", "dialect: mock, transport: carrier-pigeon"),
             "providers.mock.transport: expected one of 'http', 'mock'",
@@ -69,8 +69,8 @@ def test_missing_variable_elsewhere_is_an_error_naming_it() -> None:
             "providers.local: unknown key 'colour'",
         ),
         (
-            ("gpt: [{provider: openai, model: gpt-4o}]", "gpt: [{provider: openia, model: gpt-4o}]"),
-            "models.gpt[0].provider: unknown provider 'openia' (defined: local, mock, openai)",
+            ("gpt: [{provider: openai, model: gpt-4o}]", "gpt: [{provider: azure, model: gpt-4o}]"),
+            "models.gpt[0].provider: unknown provider 'azure' (defined: local, mock, openai)",
         ),
         (
             (
