@@ -22,7 +22,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.config.model import Limits
 from gateway.errors import GatewayError
-from gateway.proxy.edge import new_request_id
+from gateway.proxy.edge import SERVER, new_request_id
 from gateway.proxy.http_errors import reason, unparsable_request
 
 log = structlog.get_logger("gateway.http")
@@ -104,7 +104,7 @@ class GatewayRequestHandler(RequestHandler):
         response = web.Response(
             status=error.status,
             body=error.body_bytes(),
-            headers={"Content-Type": "application/json", "x-request-id": request_id},
+            headers={"Content-Type": "application/json", "x-request-id": request_id, "Server": SERVER},
         )
         response.force_close()
         return response

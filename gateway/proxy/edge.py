@@ -50,21 +50,48 @@ def client_request_id(request: web.Request) -> str | None:
     return None
 
 
-_HTTP_ERRORS = {
-    404: (
-        "Unknown request URL. Check the URL for typos; the gateway serves /v1/chat/completions, "
-        "/v1/completions, /v1/embeddings and /v1/models.",
-        "unknown_url",
-    ),
-    405: ("Method not allowed for this URL.", "method_not_allowed"),
-    413: ("The request body is too large.", "request_too_large"),
-}
+SERVER = "llm-gateway"  # every answer's Server header: aiohttp's default names Python's and its own versions
+_QUOTED_PATH_MAX = 200  # characters of an unknown URL's path quoted back to the client
 
 
-def _http_error(exc: web.HTTPException) -> web.Response:
-    """aiohttp's own errors (no route, wrong method, body too large) in OpenAI's envelope."""
+def served_urls(app: web.Application) -> str:
+    """What the app serves, as `METHOD /path` in the order its routes were added (HEAD, which
+    aiohttp adds to every GET, left out): read from the router, so it cannot drift from it."""
+    served = [
+        f"{route.method} {route.resource.canonical}"
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    ]
+    return ", ".join(dict.fromkeys(served))
+
+
+def _quoted_path(request: web.Request) -> str:
+    """The path as the client wrote it (percent-encoding kept; no query string, where keys travel),
+    cut at _QUOTED_PATH_MAX characters."""
+    path = request.rel_url.raw_path
+    return path if len(path) <= _QUOTED_PATH_MAX else path[:_QUOTED_PATH_MAX] + "…"
+
+
+def _http_error_message(request: web.Request, exc: web.HTTPException) -> tuple[str, str | None]:
+    if isinstance(exc, web.HTTPNotFound):
+        wrong = f"{request.method} {_quoted_path(request)}"
+        served = served_urls(request.app)
+        return f"Unknown request URL: {wrong}. The gateway serves {served}.", "unknown_url"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        path = _quoted_path(request)
+        return f"Method {exc.method} is not allowed for {path}; it takes {allowed}.", "method_not_allowed"
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return "The request body is too large.", "request_too_large"
+    return exc.reason, None
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (no route, wrong method, body too large) in OpenAI's envelope: an unknown
+    URL names the method and path it was asked for and lists what is served; a wrong method names
+    the methods the URL takes."""
     status = exc.status
-    message, code = _HTTP_ERRORS.get(status, (exc.reason, None))
+    message, code = _http_error_message(request, exc)
     body = error_body(message, error_type_for_status(status), None, code)
     headers = {"Content-Type": "application/json"}
     if "Allow" in exc.headers:
@@ -82,7 +109,10 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id, client_request_id=given)
     started = time.perf_counter()
-    access: AccessFields = {"response_headers": {"x-request-id": request_id}, "started": started}
+    access: AccessFields = {
+        "response_headers": {"x-request-id": request_id, "Server": SERVER},
+        "started": started,
+    }
     request[ACCESS] = access
     status = 500
     try:
@@ -95,7 +125,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 headers={"Content-Type": "application/json", **exc.headers},
             )
         except web.HTTPException as exc:
-            response = _http_error(exc)
+            response = _http_error(request, exc)
         if not response.prepared:
             response.headers.update(access["response_headers"])
         status = _CLIENT_CLOSED if access.get("client_closed") else response.status
@@ -114,7 +144,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise
         body = error_body("The gateway failed to handle the request.", "server_error", None, "internal_error")
         return web.Response(
-            status=500, body=json_codec.dumps(body), headers={"Content-Type": "application/json"}
+            status=500,
+            body=json_codec.dumps(body),
+            headers={"Content-Type": "application/json", **access["response_headers"]},
         )
     finally:
         access.pop("response_headers", None)

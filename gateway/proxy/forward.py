@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import json_codec
 from gateway.app_keys import ACCESS, COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR, AccessFields
 from gateway.auth.keys import check_model
 from gateway.auth.limits import enforce
@@ -21,18 +22,21 @@ from gateway.proxy.off_loop import run_sized
 from gateway.proxy.request_validation import RequestValidator, decode_json_body
 
 
-def resolve_route(registry: Registry, alias: Any) -> ModelRoute:
-    route = registry.routes.get(alias) if isinstance(alias, str) else None
-    if route is not None:
-        return route
-    reason = registry.unavailable.get(alias) if isinstance(alias, str) else None
+def model_not_found(alias: Any, reason: str | None = None) -> GatewayError:
     detail = f" ({reason})" if reason else ""
-    raise GatewayError(
+    return GatewayError(
         404,
         f"The model '{alias}' does not exist or you do not have access to it.{detail}",
         param="model",
         code="model_not_found",
     )
+
+
+def resolve_route(registry: Registry, alias: Any) -> ModelRoute:
+    route = registry.routes.get(alias) if isinstance(alias, str) else None
+    if route is not None:
+        return route
+    raise model_not_found(alias, registry.unavailable.get(alias) if isinstance(alias, str) else None)
 
 
 async def _read_body(request: web.Request, seconds: float) -> bytes:
@@ -151,13 +155,45 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await forward(request, "embeddings")
 
 
+def _caller(request: web.Request, registry: Registry) -> GatewayKey | None:
+    """The gateway key of a request to /v1/models (401 without a valid one once keys are configured),
+    or None when the gateway is open."""
+    if registry.keyring.open:
+        return None
+    key = registry.keyring.identify(request.headers.get("Authorization"))
+    request[ACCESS]["key"] = key.name
+    return key
+
+
+def _may_use(key: GatewayKey | None, alias: str) -> bool:
+    if key is None or key.models is None:
+        return True
+    try:
+        check_model(key, alias)
+    except GatewayError:
+        return False
+    return True
+
+
 async def list_models(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[REGISTRY].current.models_body, headers=JSON_HEADERS)
+    """The available aliases; with gateway keys, only to a key and only those its `models` allow."""
+    registry = request.app[REGISTRY].current
+    key = _caller(request, registry)
+    if key is None or key.models is None:
+        return web.Response(body=registry.models_body, headers=JSON_HEADERS)
+    listing = json_codec.loads(registry.models_body)
+    listing["data"] = [entry for entry in listing["data"] if _may_use(key, entry["id"])]
+    return web.Response(body=json_codec.dumps(listing), headers=JSON_HEADERS)
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
+    """One alias. A model the key may not use does not exist, for that key (OpenAI's answer too): the
+    same 404 as an unknown one, without the reason a disabled one gives."""
     alias = request.match_info["model"]
     registry = request.app[REGISTRY].current
+    key = _caller(request, registry)
+    if not _may_use(key, alias):
+        raise model_not_found(alias)
     body = registry.model_body(alias)
     if body is None:
         resolve_route(registry, alias)  # raises the 404 with the reason
