@@ -10,6 +10,9 @@ Nesting is bounded before anything else looks at the body: orjson reads 1024 lev
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -82,22 +85,33 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+@functools.cache
+def _compiled_operations() -> Mapping[str, tuple[Check, Validator]]:
+    """Each operation's predicate and error finder, built once per process: checking and compiling the
+    schemas takes ~50 ms, and every app builds a RequestValidator (each worker, each test). Both only
+    read the schema they were built from (which load_schema parses once), so every validator shares
+    them."""
+    operations: dict[str, tuple[Check, Validator]] = {}
+    for operation, name in SCHEMA_FILES.items():
+        schema = load_schema(name)
+        Draft202012Validator.check_schema(schema)
+        compiler = PredicateCompiler(schema)
+        try:
+            is_valid: Check | None = compiler.compile(schema)
+        except UnsupportedSchema:  # still correct, only slower: jsonschema does all the work
+            compiler.compiled.clear()
+            is_valid = None
+        error_finder = error_finder_class(compiler.compiled)(schema)
+        operations[operation] = (is_valid or error_finder.is_valid, error_finder)
+    return MappingProxyType(operations)
+
+
 class RequestValidator:
-    """Checks request bodies against the schemas in SCHEMA_FILES; build it once and share it."""
+    """Checks request bodies against the schemas in SCHEMA_FILES; cheap to build (the compiled schemas
+    are the process's, see _compiled_operations)."""
 
     def __init__(self) -> None:
-        self._operations: dict[str, tuple[Check, Validator]] = {}
-        for operation, name in SCHEMA_FILES.items():
-            schema = load_schema(name)
-            Draft202012Validator.check_schema(schema)
-            compiler = PredicateCompiler(schema)
-            try:
-                is_valid: Check | None = compiler.compile(schema)
-            except UnsupportedSchema:  # still correct, only slower: jsonschema does all the work
-                compiler.compiled.clear()
-                is_valid = None
-            error_finder = error_finder_class(compiler.compiled)(schema)
-            self._operations[operation] = (is_valid or error_finder.is_valid, error_finder)
+        self._operations = dict(_compiled_operations())  # a dict of its own: the hot path's lookup
 
     def validate(self, operation: str, body: dict[str, Any]) -> None:
         """Return if `body` is valid for `operation` ("chat", "completions", "embeddings"); else a 400."""

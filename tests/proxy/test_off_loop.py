@@ -38,8 +38,9 @@ MESSAGE = {
 }
 # the loop may wait for the interpreter while the worker thread runs (5 ms slices) and while orjson
 # parses or writes the body (C code, ~10 ms for 3 MB); before the work moved off the loop, this
-# request held it for the whole translation (~0.4-0.9 s)
-MAX_LOOP_GAP_S = 0.15
+# request held it for the whole translation (~0.7 s); the bound leaves room for a busy machine (another
+# test worker on the other CPU)
+MAX_LOOP_GAP_S = 0.3
 
 
 class _AnthropicReplies:

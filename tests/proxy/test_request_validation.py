@@ -667,6 +667,27 @@ def test_many_bad_items_cost_one_error(validator: RequestValidator) -> None:
     )
 
 
+def test_the_schemas_are_checked_and_compiled_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app builds a RequestValidator (create_app, so each test and each worker); checking and
+    compiling the schemas is ~50 ms of it, done by the first one only. Later ones answer the same."""
+    real_check = Draft202012Validator.check_schema
+    checked: list[Any] = []
+
+    def counting_check(schema: Any, *args: Any, **kwargs: Any) -> None:
+        checked.append(schema)
+        real_check(schema, *args, **kwargs)
+
+    RequestValidator()  # the process's first one, if no test built one before
+    monkeypatch.setattr(Draft202012Validator, "check_schema", staticmethod(counting_check))
+    monkeypatch.setattr(PredicateCompiler, "compile", lambda *_: pytest.fail("compiled again"))
+    later = RequestValidator()
+    assert checked == []
+    later.validate("chat", _chat())
+    with pytest.raises(GatewayError) as caught:
+        later.validate("chat", _chat(temperature="hot"))
+    assert caught.value.param == "temperature"
+
+
 # --- decode_json_body ----------------------------------------------------------------------------------
 
 
