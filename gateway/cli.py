@@ -3,6 +3,7 @@
 gateway [--config FILE] [--host H] [--port P] [--workers N]   serve
 gateway check [FILE]                                        validate and compile, list every problem
 gateway hash-key                                            the stored form of a gateway key (stdin)
+gateway params [FILE]                                       every request parameter's fate, per dialect
 
 Exit status 2 for anything that stops it from starting (gateway.startup), with one log line saying
 why; `check` exits 1 for config problems (a model left unavailable by a missing key is not one).
@@ -27,11 +28,13 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.app import create_app
-from gateway.config.loader import key_digest
+from gateway.config.loader import key_digest, load_config
 from gateway.config.problems import ConfigError, did_you_mean
+from gateway.engine.parameter_fates import compiled_dialects, failures, markdown, parameter_matrix
 from gateway.logging_setup import configure_logging
 from gateway.observability.keys import READINESS
 from gateway.reload import RegistryHolder, load_registry
+from gateway.rules.template import RuleError
 from gateway.server import gateway_runner
 from gateway.startup import (
     STARTUP_FAILED,
@@ -66,7 +69,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 _INVALID_COMMAND = re.compile(r"argument COMMAND: invalid choice: '([^']*)'")
-COMMANDS = ("check", "hash-key")
+COMMANDS = ("check", "hash-key", "params")
 
 
 def _port(text: str) -> int:
@@ -96,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         description="OpenAI-compatible LLM API gateway. Without a command it serves --config.",
         usage="gateway [--config FILE] [--host H] [--port P] [--workers N] [--log-format F]\n"
         "       gateway check [FILE]\n"
-        "       gateway hash-key",
+        "       gateway hash-key\n"
+        "       gateway params [FILE]",
         epilog="Exit status: 0 after a clean stop (SIGTERM); 2 when it cannot start (one `startup_failed` "
         "log line says why) or the arguments are wrong. Each command has its own --help.",
     )
@@ -143,6 +147,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a gateway key (prompted on a terminal, else stdin) and print the `hash` to "
         "put in auth.keys[]. Exit status 2 if the key is shorter than 16 characters.",
     )
+    params_parser = commands.add_parser(
+        "params",
+        prog="gateway params",
+        help="print what each dialect does with every request parameter (a Markdown table)",
+        description="Try every parameter of the OpenAI chat, completions and embeddings requests in each "
+        "dialect and print its fate: passed, mapped, emulated, ignored, rejected, or LOST (dropped without a "
+        "word). Without FILE: the shipped dialects; with FILE: the dialects its providers use and those it "
+        "defines. Exit status: 0, or 1 when a parameter is LOST (each named on stderr) or FILE has problems.",
+    )
+    params_parser.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="a routes.yaml whose dialects to show (default: the shipped ones)",
+    )
     return parser
 
 
@@ -174,6 +193,32 @@ def check(path: str) -> int:
     return 0
 
 
+def params(path: str | None) -> int:
+    """The parameter matrix (gateway.engine.parameter_fates) as Markdown on stdout; a LOST parameter
+    is also named on stderr, and makes the exit status 1."""
+    configure_logging("warning", "console")
+    try:
+        if path is None:
+            dialects = compiled_dialects()
+        else:
+            config = load_config(path)
+            used = {provider.dialect for provider in config.providers.values()} | set(config.dialects)
+            dialects = compiled_dialects(config.dialects, used)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}" if path and not problem.startswith(path) else problem, file=sys.stderr)
+        return 1
+    except RuleError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    matrix = parameter_matrix(dialects)
+    print(markdown(matrix), end="")
+    lost = failures(matrix)
+    for line in lost:
+        print(line, file=sys.stderr)
+    return 1 if lost else 0
+
+
 def hash_key() -> int:
     """Read a gateway key (prompted on a terminal, else stdin) and print its stored form."""
     key = getpass.getpass("gateway key: ") if sys.stdin.isatty() else sys.stdin.read()
@@ -192,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         return check(args.file or args.config)
     if args.command == "hash-key":
         return hash_key()
+    if args.command == "params":
+        return params(args.file)
     # a SIGHUP before the reload handler is installed must not kill a starting process
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging_configured = False

@@ -13,10 +13,17 @@ from typing import Any
 
 import yaml
 
-from gateway.engine.dialect import Dialect, Operation, StreamSpec, compile_stream
+from gateway.engine.dialect import (
+    Dialect,
+    Operation,
+    StreamSpec,
+    Unsupported,
+    compile_stream,
+    compile_unsupported,
+)
 from gateway.rules.compiler import Compiler, Evaluator
 from gateway.rules.functions import GENERIC_FUNCTIONS
-from gateway.rules.template import BodyTransform, compile_rule, compile_transform, parse_path
+from gateway.rules.template import BodyTransform, compile_rule, compile_transform
 
 BRIDGES_DIR = Path(__file__).resolve().parent.parent / "bridges"
 
@@ -27,7 +34,7 @@ class ChatBridge:
     response: BodyTransform
     chunk: Evaluator
     stream: StreamSpec
-    unsupported: tuple[tuple[tuple[str, ...], Evaluator], ...]
+    unsupported: tuple[Unsupported, ...]
 
 
 @functools.cache
@@ -43,10 +50,7 @@ def completions_bridge() -> ChatBridge:
         response=compile_transform(spec["response"], compiler, f"{where}.response"),
         chunk=compile_rule(spec["chunk"], compiler, f"{where}.chunk"),
         stream=compile_stream(spec["stream"], compiler, f"{where}.stream"),
-        unsupported=tuple(
-            (parse_path(p), compile_rule(c, compiler, f"{where}.unsupported.{p}"))
-            for p, c in spec["unsupported"].items()
-        ),
+        unsupported=compile_unsupported(spec["unsupported"], compiler, f"{where}.unsupported"),
     )
 
 

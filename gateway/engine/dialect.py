@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from gateway.rules.compiler import Compiler, Evaluator
 from gateway.rules.functions import GENERIC_FUNCTIONS
-from gateway.rules.template import BodyTransform, RuleError, compile_rule, compile_transform, parse_path
+from gateway.rules.template import (
+    BodyTransform,
+    RuleError,
+    chain_transforms,
+    compile_rule,
+    compile_transform,
+    parse_path,
+)
 
 OPERATIONS = ("chat", "completions", "embeddings")
 
@@ -36,14 +44,69 @@ class StreamSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A request parameter the operation cannot honour: `when` is truthy (over the request, `model`
+    being the upstream model) when the request uses it; it is evaluated only for a request that has
+    the parameter (most have none of them: screening costs them a lookup each). `why`, if given,
+    goes into the 400."""
+
+    path: tuple[str, ...]
+    when: Evaluator
+    why: str | None = None
+
+    @property
+    def param(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOverlay:
+    """More limits and request edits for the upstream models whose name `pattern` finds (e.g. the
+    reasoning models behind an OpenAI-compatible API)."""
+
+    pattern: re.Pattern[str]
+    unsupported: tuple[Unsupported, ...]
+    request: BodyTransform
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     path: str
     stream_path: str | None
     request: BodyTransform
     response: BodyTransform
     stream: StreamSpec | None
-    # parameter path -> condition over the client request that is truthy when the request uses it
-    unsupported: tuple[tuple[tuple[str, ...], Evaluator], ...] = ()
+    unsupported: tuple[Unsupported, ...] = ()
+    # param -> why leaving it out changes nothing the client gets (no upstream field for it); the
+    # client is told which were left out (x-gateway-dropped-params)
+    ignored: tuple[tuple[str, str], ...] = ()
+    # param -> how the gateway itself honours it, where the upstream has no such field (e.g. base64
+    # made from the upstream's floats); read by the parameter matrix, not at run time
+    emulated: tuple[tuple[str, str], ...] = ()
+    models: tuple[ModelOverlay, ...] = ()
+    # upstream model -> this operation with the overlays for it applied (see for_model)
+    _for_model: dict[str, Operation] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def for_model(self, model: str) -> Operation:
+        """The operation as it applies to `model`: the overlays whose pattern finds it add their
+        `unsupported` and their request edits (after the operation's own). Worked out once per
+        model: an operation serves a handful, and the request path pays one lookup."""
+        known = self._for_model.get(model)
+        if known is None:
+            known = self
+            matching = [overlay for overlay in self.models if overlay.pattern.search(model)]
+            if matching:
+                request = self.request
+                for overlay in matching:
+                    request = chain_transforms(request, overlay.request)
+                known = replace(
+                    self,
+                    unsupported=self.unsupported + tuple(u for o in matching for u in o.unsupported),
+                    request=request,
+                    models=(),
+                )
+            self._for_model[model] = known
+        return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +184,42 @@ def _operation(spec: Mapping[str, Any], compiler: Compiler, where: str) -> Opera
         request=compile_transform(spec.get("request"), compiler, f"{where}.request"),
         response=compile_transform(spec.get("response"), compiler, f"{where}.response"),
         stream=compile_stream(spec["stream"], compiler, f"{where}.stream") if "stream" in spec else None,
-        unsupported=tuple(
-            (parse_path(param), compile_rule(condition, compiler, f"{where}.unsupported.{param}"))
-            for param, condition in (spec.get("unsupported") or {}).items()
+        unsupported=compile_unsupported(spec.get("unsupported"), compiler, f"{where}.unsupported"),
+        ignored=_reasons(spec.get("ignored")),
+        emulated=_reasons(spec.get("emulated")),
+        models=tuple(
+            _overlay(pattern, overlay, compiler, f"{where}.models.{pattern}")
+            for pattern, overlay in (spec.get("models") or {}).items()
         ),
     )
+
+
+def _overlay(pattern: str, spec: Mapping[str, Any], compiler: Compiler, where: str) -> ModelOverlay:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise RuleError(where, f"not a regular expression: {exc}") from None
+    request = compile_transform(spec.get("request"), compiler, f"{where}.request")
+    if request.template is not None:
+        raise RuleError(f"{where}.request", "edits the operation's body (set, rename, drop): no template")
+    return ModelOverlay(
+        compiled, compile_unsupported(spec.get("unsupported"), compiler, f"{where}.unsupported"), request
+    )
+
+
+def compile_unsupported(
+    spec: Mapping[str, Any] | None, compiler: Compiler, where: str
+) -> tuple[Unsupported, ...]:
+    """`param: condition` or `param: {when: condition, why: text}`."""
+    out: list[Unsupported] = []
+    for param, entry in (spec or {}).items():
+        when, why = (entry["when"], entry.get("why")) if isinstance(entry, Mapping) else (entry, None)
+        out.append(Unsupported(parse_path(param), compile_rule(when, compiler, f"{where}.{param}"), why))
+    return tuple(out)
+
+
+def _reasons(spec: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((str(param), str(why)) for param, why in (spec or {}).items())
 
 
 def compile_stream(spec: Mapping[str, Any], compiler: Compiler, where: str) -> StreamSpec:

@@ -8,6 +8,13 @@ stream, `end` marks the stream complete. Every translated stream ends with `data
 The text of an error the translator relays (the `error` step's output, a rule's `fail` message) may
 echo what the upstream received, auth headers included: it goes through the provider's redactor.
 Successful events are never touched.
+
+Usage is the gateway's to count and the client's to see only when it asked. Dialects emit the usage
+the upstream reported (OpenAI's layout: a `choices: []` chunk after the last) whatever the client
+asked; the translator keeps it (`usage`, for the key's `tpm`, metrics and the access log) and, for a
+client without `stream_options.include_usage: true`, leaves out that chunk and every chunk's `usage`
+member, as OpenAI does. This is the one place that decides it for translated streams (the
+pass-through relay does the same for OpenAI's own bytes).
 """
 
 from __future__ import annotations
@@ -36,6 +43,12 @@ TranslationFailure = Literal["upstream_error", "invalid", "translation_failed", 
 _NO_SECRETS = Redactor()
 
 
+def usage_requested(request: Any) -> bool:
+    """Whether the client asked to be shown a stream's usage (`stream_options.include_usage: true`)."""
+    options = request.get("stream_options") if isinstance(request, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 def error_frame(error: dict[str, Any]) -> bytes:
     return encode_data(json_codec.dumps({"error": error}))
 
@@ -53,7 +66,7 @@ def truncated_frame() -> bytes:
 
 
 class StreamTranslator:
-    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "spec", "usage")
+    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "show_usage", "spec", "usage")
 
     def __init__(self, spec: StreamSpec, ctx: EvalContext, redactor: Redactor = _NO_SECRETS) -> None:
         self.spec = spec
@@ -62,7 +75,8 @@ class StreamTranslator:
         self.done = False
         self.failed = False  # ended by an error (ours or the upstream's), not by its terminal event
         self.failure: TranslationFailure | None = None  # why, when `failed`
-        self.usage: dict[str, Any] | None = None
+        self.usage: dict[str, Any] | None = None  # the last the upstream reported, shown or not
+        self.show_usage = usage_requested(ctx.request)
         ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
 
     def on_event(self, event: StreamEvent) -> bytes:
@@ -157,8 +171,14 @@ class StreamTranslator:
                 continue
             if post_chunk is not None:
                 chunk = post_chunk(chunk, self.ctx)
-            if isinstance(chunk, dict) and chunk.get("usage") is not None:
-                self.usage = chunk["usage"]
+            if isinstance(chunk, dict) and "usage" in chunk:
+                usage = chunk["usage"]
+                if usage is not None:
+                    self.usage = usage
+                if not self.show_usage:
+                    if usage is not None and not chunk.get("choices"):
+                        continue  # the usage chunk: counted, not the client's
+                    chunk = {key: value for key, value in chunk.items() if key != "usage"}
             frames.append(encode_data(json_codec.dumps(chunk)))
 
     def _fail(self, message: str, code: str, failure: TranslationFailure) -> bytes:

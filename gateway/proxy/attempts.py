@@ -39,6 +39,9 @@ from gateway.upstream.transport import Transport, UpstreamFailure
 
 log = structlog.get_logger("gateway.proxy")
 
+# the reply names the request's parameters the upstream did not get (see _prepare)
+DROPPED_PARAMS = "x-gateway-dropped-params"
+
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings"}
 
 
@@ -131,7 +134,12 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
             {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
         )
         return prepared
-    operation, payload, ctx = prepared
+    operation, payload, ctx, dropped = prepared
+    headers = exchange.access["response_headers"]
+    if dropped:  # said for the target that answers (a fallback's own, or none)
+        headers[DROPPED_PARAMS] = dropped
+    elif DROPPED_PARAMS in headers:
+        del headers[DROPPED_PARAMS]
     for attempt in range(1, policy.attempts + 1):
         started = time.perf_counter()
         record: dict[str, Any] = {
@@ -173,8 +181,10 @@ def _count_failure(exchange: Exchange, target: Target) -> None:
         exchange.metrics.cooldown(target.provider.name, target.model)
 
 
-def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, EvalContext] | Failed:
-    """The upstream body for this target, or why this target cannot take the request at all."""
+def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, EvalContext, str] | Failed:
+    """The upstream body for this target, and the parameters left out of it (comma-separated: those
+    the dialect ignores, and unsupported ones under `unsupported_params: drop`), or why this target
+    cannot take the request at all."""
     provider = target.provider
     alias = exchange.body["model"]
     operation = provider.operations.get(exchange.operation_name)
@@ -187,12 +197,17 @@ def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, Eval
             code="unsupported_endpoint",
         )
         return Failed(error, "unsupported_endpoint", target_at_fault=False)
+    if operation.models:  # limits and edits of its own for some upstream models
+        operation = operation.for_model(target.model)
     ctx = EvalContext(request=exchange.body, created=int(time.time()))
     source = dict(exchange.body)
     source["model"] = target.model
+    dropped = ""
     try:
         if operation.unsupported:
-            _screen_unsupported(operation, source, ctx, target)
+            dropped = _screen_unsupported(operation, source, ctx, target)
+        if operation.ignored:
+            dropped = ",".join(filter(None, (dropped, *(p for p, _ in operation.ignored if p in source))))
         payload = source if operation.request.is_identity else operation.request.apply(source, ctx)
     except GatewayError as exc:
         return Failed(exc, exc.code if isinstance(exc.code, str) else "rejected", target_at_fault=False)
@@ -207,28 +222,36 @@ def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, Eval
             code="translation_failed",
         )
         return Failed(error, "translation_failed", target_at_fault=False)
-    return operation, json_codec.dumps(payload), ctx
+    return operation, json_codec.dumps(payload), ctx, dropped
 
 
 def _screen_unsupported(
     operation: Operation, source: dict[str, Any], ctx: EvalContext, target: Target
-) -> None:
-    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice)."""
+) -> str:
+    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice;
+    the dropped ones are returned, comma-separated). Conditions see the body as request rules do:
+    `model` is the target's (a parameter may be unsupported by one upstream model only)."""
     provider = target.provider
-    for path, condition in operation.unsupported:
-        if is_false(condition(ctx.request, ctx)):
+    dropped: list[str] = []
+    for unsupported in operation.unsupported:
+        # a request that does not have the parameter does not use it (and most do not: no condition
+        # is evaluated for them)
+        if unsupported.path[0] not in source or is_false(unsupported.when(source, ctx)):
             continue
         if provider.unsupported_params == "drop":
-            pop_path(source, path)
+            pop_path(source, unsupported.path)
+            dropped.append(unsupported.param)
             continue
-        param = ".".join(path)
+        param = unsupported.param
+        why = f": {unsupported.why}" if unsupported.why else ""
         raise GatewayError(
             400,
             f"Unsupported parameter: '{param}' is not supported by model '{ctx.request.get('model')}' "
-            f"(provider '{provider.name}'). Remove it, or set unsupported_params: drop on the provider.",
+            f"(provider '{provider.name}'){why}. Remove it, or set unsupported_params: drop on the provider.",
             param=param,
             code="unsupported_parameter",
         )
+    return ",".join(dropped)
 
 
 async def _attempt(

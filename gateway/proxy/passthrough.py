@@ -4,9 +4,16 @@ The client gets exactly the bytes the upstream sent (its own protocol, byte for 
 whole events: the SSE decoder says where the last complete event ends (`boundary`), and the bytes
 after it wait for the rest of their event, so an error event after a cut is never glued to half a
 line. From the decoded events the relay learns what it must: `[DONE]` (the stream is complete), the
-upstream's own error event (complete too; redacted before it is relayed, the only event that may be
-changed), and the usage object (in the last chunk, when the client asked for it). A stream that ends
+upstream's own error event (complete too; redacted before it is relayed), and the usage object (in the
+last chunk: the gateway asks the upstream for it whatever the client asked). A stream that ends
 without either, or in the middle of an event, was cut short: the client gets an error event saying so.
+
+A client that did not ask for usage (`show_usage` false) gets what OpenAI sends such a client: no
+usage chunk and no `usage` member. OpenAI writes that member last, as `,"usage":null}` at the end of
+the event's data, and only that is cut from the bytes: inside a JSON string every quote is escaped,
+so those bytes cannot be content, and ending the data they are a member of the chunk itself, not of
+an object inside it. A usage member spelled any other way is left out by encoding that event anew;
+the usage chunk is not relayed. Every other byte is the upstream's, as it sent it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 TRUNCATED_FRAME = truncated_frame()
 
 _USAGE = re.compile(r'"usage"\s*:\s*\{')  # a usage object, not the `"usage":null` of every other chunk
+_NULL_USAGE_LAST = ',"usage":null}'  # OpenAI's member, last in the chunk
+_NULL_USAGE_END = _NULL_USAGE_LAST.encode()
+_NULL_USAGE_MEMBER = b',"usage":null'
 
 
 async def pass_through(
@@ -36,8 +46,10 @@ async def pass_through(
     reply: UpstreamReply,
     decoder: SseDecoder,
     redactor: Redactor,
+    *,
+    show_usage: bool,
 ) -> tuple[StreamOutcome, dict[str, Any] | None]:
-    """Relay the stream; how it ended and the usage it reported."""
+    """Relay the stream; how it ended and the usage it reported (shown to the client or not)."""
     held: list[bytes] = []  # the bytes after the last complete event, not relayed yet
     held_from = 0  # their stream offset
     ended: StreamOutcome | None = None  # "ok" at [DONE], "upstream_error" at the upstream's error event
@@ -61,18 +73,39 @@ async def pass_through(
                 if cut < len(chunk):
                     held.append(chunk[cut:])
                     chunk = chunk[:cut]
-                errors = None
+                edits: dict[int, bool] | None = None  # event end -> is an error (else: its usage goes)
+                nulls = 0  # events ending with OpenAI's `,"usage":null}`, for a client that did not ask
                 for event in events:
                     data = event.data
                     if data == "[DONE]":
                         ended = ended or "ok"
                     elif (event.event == "error" or '"error"' in data) and _is_error(event):
                         ended = ended or "upstream_error"
-                        errors = [*errors, event] if errors else [event]
-                    elif (at := data.find('"usage"')) >= 0 and _USAGE.match(data, at):
-                        usage = _usage_of(data) or usage
-                if errors:
-                    chunk = _redacted_errors(chunk, held_from, events, errors, redactor)
+                        edits = edits or {}
+                        edits[event.end] = True
+                    elif (at := data.find('"usage"')) >= 0:
+                        if _USAGE.match(data, at):
+                            usage = _usage_of(data) or usage
+                        if show_usage:
+                            pass
+                        elif data.endswith(_NULL_USAGE_LAST):
+                            nulls += 1
+                        else:
+                            edits = edits or {}
+                            edits[event.end] = False
+                if nulls:
+                    cut_all = chunk.replace(_NULL_USAGE_END, b"}")
+                    if edits is None and len(chunk) - len(cut_all) == nulls * len(_NULL_USAGE_MEMBER):
+                        # (the usual read) each of those events had these bytes once, at its end, and
+                        # no other event had them: all cut at once
+                        chunk = cut_all
+                    else:
+                        edits = edits or {}
+                        for event in events:
+                            if event.end not in edits and event.data.endswith(_NULL_USAGE_LAST):
+                                edits[event.end] = False
+                if edits:
+                    chunk = _edited(chunk, held_from, events, edits, redactor)
                 held_from = boundary
                 await response.write(chunk)
             if fault is not None:  # the stream cannot go on: stop the upstream
@@ -113,22 +146,46 @@ def _usage_of(data: str) -> dict[str, Any] | None:
     return usage if isinstance(usage, dict) else None
 
 
-def _redacted_errors(
-    raw: bytes, offset: int, events: list[StreamEvent], errors: list[StreamEvent], redactor: Redactor
+def _edited(
+    raw: bytes, offset: int, events: list[StreamEvent], edits: dict[int, bool], redactor: Redactor
 ) -> bytes:
-    """`raw` (whole events, from stream offset `offset`) with each error event's bytes redacted."""
+    """`raw` (whole events, from stream offset `offset`) with the bytes of each event in `edits`
+    (by its end) changed: an error event redacted, another one without its usage."""
     out = []
     kept = 0  # raw[:kept] is in `out`
     start = 0
     for event in events:
         end = event.end - offset
-        if any(event is error for error in errors):
+        error = edits.get(event.end)
+        if error is not None:
             out.append(raw[kept:start])
-            out.append(_redacted_event(raw[start:end], event, redactor))
+            block = raw[start:end]
+            out.append(_redacted_event(block, event, redactor) if error else _without_usage(block, event))
             kept = end
         start = end
     out.append(raw[kept:])
     return b"".join(out)
+
+
+def _without_usage(block: bytes, event: StreamEvent) -> bytes:
+    """An event's bytes as OpenAI sends them to a client that did not ask for usage: nothing for the
+    usage chunk, the chunk without its `usage` member (the upstream's bytes but for the member, when
+    written as OpenAI writes it), or the event as it came when its data has no such member."""
+    data = event.data
+    if data.endswith(_NULL_USAGE_LAST):  # the last data line ends with it
+        at = block.rindex(_NULL_USAGE_MEMBER)
+        return block[:at] + block[at + len(_NULL_USAGE_MEMBER) :]
+    try:
+        chunk = json_codec.loads(data)
+    except json_codec.JSONDecodeError:
+        return block
+    if not isinstance(chunk, dict) or "usage" not in chunk:
+        return block  # "usage" inside the chunk, not the chunk's
+    if chunk["usage"] is not None and not chunk.get("choices"):
+        return b""  # the usage chunk
+    del chunk["usage"]
+    head = f"event: {event.event}\n" if event.event else ""
+    return (head + "data: " + json_codec.dumps_str(chunk) + "\n\n").encode()
 
 
 def _redacted_event(block: bytes, event: StreamEvent, redactor: Redactor) -> bytes:

@@ -5,7 +5,9 @@ UpstreamFailure (and may be retried elsewhere). Once the 200 is prepared, nothin
 but cancellation: a failed upstream (stall, reset, cut, its own error event, bytes that are not events,
 an event over `upstream.max_event_bytes`) and even a bug of the gateway's own end the client's stream
 with an error event then `[DONE]` (or, with the client gone, end the connection) — never with a second
-HTTP response written into the body. How the stream ended is `access["stream_outcome"]`.
+HTTP response written into the body. How the stream ended is `access["stream_outcome"]`; the usage
+the upstream reported is `access["usage"]` (for the key's `tpm`, metrics and the access log), whether
+the client asked to be shown it (`stream_options.include_usage`) or not.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import web
 
 from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
-from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames
+from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, usage_requested
 from gateway.framing import DECODERS
 from gateway.framing.events import DEFAULT_MAX_EVENT_BYTES, StreamDecoder, StreamEvent, StreamFramingError
 from gateway.framing.sse import SseDecoder
@@ -81,7 +83,8 @@ async def relay_stream(
         access["ttfb_ms"] = round((time.perf_counter() - access["started"]) * 1000, 3)
         if translator is None:
             sse = SseDecoder(max_event_bytes)
-            outcome, usage = await pass_through(response, chunks, reply, sse, redactor)
+            show_usage = usage_requested(ctx.request)
+            outcome, usage = await pass_through(response, chunks, reply, sse, redactor, show_usage=show_usage)
         else:
             decoder = DECODERS[translator.spec.framing](max_event_bytes)
             outcome = await _translate(response, chunks, reply, translator, decoder)

@@ -110,6 +110,22 @@ def _add(_ctx: EvalContext, *numbers: Any) -> int | float:
     return total
 
 
+def _subtract(_ctx: EvalContext, minuend: Any, subtrahend: Any) -> Any:
+    """`subtract(a, b)`: a - b, counting null as 0 (e.g. a token budget kept below a maximum)."""
+    for number in (minuend, subtrahend):
+        if isinstance(number, bool) or not isinstance(number, int | float | None):
+            raise TypeError(f"subtract() takes numbers, got {number!r}")
+    return (minuend or 0) - (subtrahend or 0)
+
+
+def _numbered(_ctx: EvalContext, items: Any, key: Any) -> Any:
+    """`numbered(items, 'index')`: every object of `items` with `key` set to its position (0, 1, ...);
+    other items as they are. Null for anything that is not an array."""
+    if not isinstance(items, list) or not isinstance(key, str):
+        return None
+    return [{**item, key: i} if isinstance(item, dict) else item for i, item in enumerate(items)]
+
+
 def _get(_ctx: EvalContext, obj: Any, key: Any, default: Any = None) -> Any:
     """`get(obj, key[, default])`: look up a key computed at run time (JMESPath keys are static)."""
     if isinstance(obj, dict):
@@ -274,6 +290,8 @@ GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "parse_data_url": FunctionSpec(_parse_data_url, 1, 1),
     "concat": FunctionSpec(_concat, 1, None),
     "add": FunctionSpec(_add, 1, None),
+    "subtract": FunctionSpec(_subtract, 2, 2),
+    "numbered": FunctionSpec(_numbered, 2, 2),
     "get": FunctionSpec(_get, 2, 3),
     "put": FunctionSpec(_put, 3, 3),
     "fail": FunctionSpec(_fail, 1, 1),

@@ -90,6 +90,10 @@ def _completion(request: dict[str, Any]) -> MockReply:
             for index, lane in enumerate(lanes)
             if step < len(lane)
         ]
+        options = request.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):  # as OpenAI: a last choices [] chunk
+            counted = usage(prompt_text, " ".join(texts))
+            parts.append(encode_data(json_codec.dumps({**base, "choices": [], "usage": counted})))
         return MockReply(200, SSE_HEADERS, [*parts, DONE_FRAME])
     body = {
         **base,

@@ -182,7 +182,7 @@ async def test_system_sampling_and_reasoning_parameters(
             "seed": 7,
             "presencePenalty": 0.1,
             "frequencyPenalty": 0.2,
-            "thinkingConfig": {"thinkingBudget": 24576},
+            "thinkingConfig": {"thinkingBudget": 24576, "includeThoughts": True},
         },
     }
 

@@ -578,6 +578,7 @@ def test_openai_compatible_v1_through_the_openai_dialect(
     first, second = fake_openai.requests
     assert (first.path, second.path) == ("/v1/chat/completions", "/v1/chat/completions")
     assert first.json == {"model": MODEL, "messages": [USER], "temperature": 0.5}
-    assert second.json == {"model": MODEL, "messages": [USER], "stream": True}
+    stream_usage = {"include_usage": True}  # always asked: the gateway counts it
+    assert second.json == {"model": MODEL, "messages": [USER], "stream": True, "stream_options": stream_usage}
     assert "authorization" not in first.headers  # no api_key on the provider: no auth header
     assert fake_ollama.requests == []

@@ -177,7 +177,13 @@ def test_stream_text_with_the_sync_sdk(client: openai.OpenAI, fake_openai: FakeO
                 finish = choice.finish_reason or finish
     assert text == "Hello from the fake stream."
     assert finish == "stop"
-    assert fake_openai.only().json == {"model": OPENAI_UPSTREAM_MODEL, "messages": [USER], "stream": True}
+    # the upstream is always asked for the usage (the gateway counts it; this client is not shown it)
+    assert fake_openai.only().json == {
+        "model": OPENAI_UPSTREAM_MODEL,
+        "messages": [USER],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 
 
 async def test_stream_bytes_are_relayed_unchanged_and_valid(
@@ -368,7 +374,11 @@ async def test_legacy_completions_stream(http: aiohttp.ClientSession, fake_opena
         assert response.status == 200
         chunks = assert_valid_stream(await response.read(), COMPLETION)
     assert "".join(c["choices"][0]["text"] for c in chunks) == " and so on."
-    assert fake_openai.only().json == {**body, "model": INSTRUCT_UPSTREAM_MODEL}
+    assert fake_openai.only().json == {
+        **body,
+        "model": INSTRUCT_UPSTREAM_MODEL,
+        "stream_options": {"include_usage": True},  # always asked: the gateway counts it
+    }
 
 
 # ---- the gateway's own answers ---------------------------------------------------------------------

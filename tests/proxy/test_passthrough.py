@@ -1,6 +1,7 @@
 """The pass-through relay (OpenAI-format streams): the upstream's own bytes, byte for byte, cut at the
 event boundaries the SSE decoder finds; [DONE], the upstream's error event and usage read from the
-decoded events; truncation, caps and upstream failures reported in the stream, with an outcome."""
+decoded events; truncation, caps and upstream failures reported in the stream, with an outcome. A client
+that did not ask for usage gets none (no usage chunk, no `usage` member), but the relay still reads it."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ SECRET = "sk-upstream-secret-0123456789"
 REDACTOR = Redactor([SECRET])
 
 
-def chunk(text: str, usage: str = '"usage":null') -> bytes:
+def chunk(text: str, usage: str | None = '"usage":null') -> bytes:
+    """A content chunk; `usage`: its last member as the upstream wrote it (None: no usage member, as
+    OpenAI sends chunks to a client that did not ask for usage)."""
+    last = "" if usage is None else f",{usage}"
     body = (
         '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
-        f'"choices":[{{"index":0,"delta":{{"content":{json.dumps(text)}}},"finish_reason":null}}],{usage}}}'
+        f'"choices":[{{"index":0,"delta":{{"content":{json.dumps(text)}}},"finish_reason":null}}]{last}}}'
     )
     return f"data: {body}\n\n".encode()
 
@@ -66,7 +70,7 @@ def split(data: bytes, size: int) -> list[bytes]:
 
 
 async def relay(
-    parts: Sequence[bytes | Exception], max_event_bytes: int = 1 << 20
+    parts: Sequence[bytes | Exception], max_event_bytes: int = 1 << 20, show_usage: bool = True
 ) -> tuple[RecordingResponse, Reply, str, Any]:
     response, reply = RecordingResponse(), Reply()
     outcome, usage = await pass_through(
@@ -75,6 +79,7 @@ async def relay(
         reply,  # type: ignore[arg-type]
         SseDecoder(max_event_bytes),
         REDACTOR,
+        show_usage=show_usage,
     )
     return response, reply, outcome, usage
 
@@ -132,6 +137,94 @@ async def test_usage_is_read_from_the_usage_chunk(usage_chunk: bytes) -> None:
 async def test_a_null_usage_in_every_chunk_is_not_usage() -> None:
     _, _, _, usage = await relay([chunk("a"), chunk("b"), b"data: [DONE]\n\n"])
     assert usage is None
+
+
+# ---- a client that did not ask for usage: none reaches it, the relay still reads it -----------------
+
+COMPACT_USAGE_CHUNK = USAGE_CHUNK.replace(b" ", b"")
+DONE = b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("size", [1, 7, 100_000])
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+async def test_openais_usage_layout_is_removed_for_a_client_that_did_not_ask(
+    size: int, line_end: bytes
+) -> None:
+    """OpenAI with include_usage: `"usage":null` last in every chunk, then a `choices: []` usage chunk.
+    Without include_usage OpenAI sends neither: the member and the chunk go, every other byte stays."""
+    stream = chunk("Hel") + chunk("lo") + COMPACT_USAGE_CHUNK + DONE
+    expected = chunk("Hel", usage=None) + chunk("lo", usage=None) + DONE
+    response, reply, outcome, usage = await relay(
+        split(stream.replace(b"\n", line_end), size), show_usage=False
+    )
+    # (a read that ends between the \r and the \n of the usage chunk's last line end leaves that \n to
+    # the next read: an extra blank line, which to an SSE reader is nothing)
+    assert response.body.replace(b"\r\n\r\n\n", b"\r\n\r\n") == expected.replace(b"\n", line_end)
+    assert (outcome, usage, reply.aborted) == ("ok", USAGE, False)
+
+
+async def test_a_client_that_asked_gets_the_stream_byte_for_byte() -> None:
+    stream = chunk("Hel") + chunk("lo") + COMPACT_USAGE_CHUNK + DONE
+    response, _, outcome, usage = await relay(split(stream, 7), show_usage=True)
+    assert (response.body, outcome, usage) == (stream, "ok", USAGE)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "relayed"),
+    [
+        # the text of a member inside a string has its quotes escaped: it is content, not a member
+        pytest.param(chunk('say ,"usage":null}'), chunk('say ,"usage":null}', usage=None), id="in-content"),
+        pytest.param(chunk("a", usage=None), chunk("a", usage=None), id="no-usage-member"),
+        # other spellings of the member: re-encoded without it
+        pytest.param(chunk("a", usage='"usage": null'), chunk("a", usage=None), id="spaced-null"),
+        pytest.param(
+            chunk("a").replace(b',"usage":null}', b',"usage":\ndata: null}'),
+            chunk("a", usage=None),
+            id="null-on-its-own-data-line",
+        ),
+        # usage on a chunk that has choices (some OpenAI-compatible servers): the chunk without it
+        pytest.param(
+            chunk("a", usage='"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}'),
+            chunk("a", usage=None),
+            id="usage-on-a-content-chunk",
+        ),
+        # a member of that name deeper in the chunk is not the chunk's usage: left as it is
+        pytest.param(
+            chunk("a", usage='"x_extra":{"id":"r","usage":null}'),
+            chunk("a", usage='"x_extra":{"id":"r","usage":null}'),
+            id="nested-member",
+        ),
+        pytest.param(
+            chunk("a", usage='"x_extra":{"id":"r","usage":null},"usage":null'),
+            chunk("a", usage='"x_extra":{"id":"r","usage":null}'),
+            id="nested-member-and-the-chunks",
+        ),
+        pytest.param(
+            b"event: chunk\n" + chunk("a", usage='"usage": null'),
+            b"event: chunk\n" + chunk("a", usage=None),
+            id="named-event",
+        ),
+    ],
+)
+async def test_usage_members_are_removed_only_where_they_are_the_chunks(
+    upstream: bytes, relayed: bytes
+) -> None:
+    response, _, outcome, _ = await relay([upstream + DONE], show_usage=False)
+    assert json.loads(response.body.split(b"data: ")[1].split(b"\n")[0]) == json.loads(
+        relayed.split(b"data: ")[1].split(b"\n")[0]
+    )
+    assert response.body == relayed + DONE
+    assert outcome == "ok"
+
+
+async def test_usage_is_removed_and_an_error_event_redacted_in_the_same_read() -> None:
+    error = b'data: {"error":{"message":"bad key ' + SECRET.encode() + b'","code":401}}\n\n'
+    stream = chunk("a") + COMPACT_USAGE_CHUNK + chunk("b") + error
+    response, _, outcome, usage = await relay([stream], show_usage=False)
+    body = response.body
+    assert body.startswith(chunk("a", usage=None) + chunk("b", usage=None))
+    assert SECRET.encode() not in body and MASK in json.loads(body.split(b"\n")[4][6:])["error"]["message"]
+    assert (outcome, usage) == ("upstream_error", USAGE)
 
 
 # ---- streams that do not end as they should --------------------------------------------------------

@@ -65,6 +65,14 @@ def run(expression: str, data: Any = None, ctx: EvalContext | None = None) -> An
         ),
         ("merge_each(l, `null`)", {"l": [{"a": 1}]}, [{"a": 1}]),
         ("merge_each(l, {m: 'x'})", {"l": None}, None),
+        (
+            "numbered(l, 'index')",
+            {"l": [{"a": 1}, "s", {"index": 9}]},
+            [{"a": 1, "index": 0}, "s", {"index": 2}],
+        ),
+        ("numbered(l, 'index')", {"l": None}, None),
+        ("subtract(a, b)", {"a": 5000, "b": 1}, 4999),
+        ("subtract(a, b)", {"a": None, "b": 2.5}, -2.5),
         ("split(s, ':')", {"s": "ThrottlingException:http://x"}, ["ThrottlingException", "http", "//x"]),
         ("split(s, '#')[-1]", {"s": "ValidationException"}, "ValidationException"),
         ("split(s, ':')", {"s": None}, None),
@@ -117,6 +125,12 @@ def test_fail_raises_with_the_message() -> None:
 def test_add_rejects_booleans() -> None:
     with pytest.raises(TypeError):
         run("add(`true`, `1`)")
+
+
+@pytest.mark.parametrize("expression", ["subtract(`true`, `1`)", "subtract('5', `1`)"])
+def test_subtract_takes_numbers_only(expression: str) -> None:
+    with pytest.raises(TypeError):
+        run(expression)
 
 
 def test_upstream_header_reads_the_reply_headers_in_any_case() -> None:

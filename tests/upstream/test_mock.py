@@ -350,6 +350,15 @@ def test_completions_honour_n() -> None:
     assert texts == [c["text"] for c in body["choices"]]
 
 
+def test_completions_stream_reports_usage_when_asked() -> None:
+    request = {"model": "m", "prompt": "hi", "stream": True}
+    assert all("usage" not in chunk for chunk in _sse_payloads(COMPLETIONS, request))
+    chunks = _sse_payloads(COMPLETIONS, {**request, "stream_options": {"include_usage": True}})
+    assert chunks[-1]["choices"] == []
+    _, body = _json(COMPLETIONS, {"model": "m", "prompt": "hi"})
+    assert chunks[-1]["usage"] == body["usage"]
+
+
 @pytest.mark.parametrize(
     "n",
     [0, MAX_CHOICES + 1, 2.5, "2", True, -1],
