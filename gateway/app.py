@@ -12,6 +12,7 @@ from gateway import __version__
 from gateway.app_keys import COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR
 from gateway.auth.limits import Limits, MemoryLimits, RedisLimits
 from gateway.auth.rate_limiter import RateLimiter
+from gateway.engine.protocol import operations as client_operations
 from gateway.observability import endpoints
 from gateway.observability.keys import METRICS, READINESS, Readiness
 from gateway.observability.metrics import FLUSH_INTERVAL_S, GatewayMetrics
@@ -132,12 +133,14 @@ def create_app(
 
     app.cleanup_ctx.append(upstream_session)
     app.cleanup_ctx.append(_flush_metrics)
-    app.router.add_post("/v1/chat/completions", forward.chat_completions)
-    app.router.add_post("/v1/completions", forward.completions)
-    app.router.add_post("/v1/embeddings", forward.embeddings)
+    for operation in client_operations():  # the one table of client operations (gateway/protocols/)
+        handler = forward.handler_for(operation)
+        for path in operation.paths:
+            app.router.add_route(operation.method, path, handler)
     app.router.add_get("/v1/models", forward.list_models)
     app.router.add_get("/v1/models/{model:.+}", forward.retrieve_model)
     app.router.add_get("/healthz", endpoints.healthz)
     app.router.add_get("/readyz", endpoints.readyz)
     app.router.add_get("/metrics", endpoints.metrics_handler)
+    app.router.add_get("/", endpoints.root)  # (and HEAD): clients probe it
     return app

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from aiohttp import web
 
 from gateway.auth.rate_limiter import RateLimiter
+from gateway.engine.protocol import ClientProtocol
+from gateway.proxy.request_record import RequestRecord
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
 from gateway.routing.cooldown import Cooldowns
@@ -20,6 +21,7 @@ COOLDOWNS = web.AppKey("cooldowns", Cooldowns)  # outlives reloads: keyed by (pr
 LIMITS = web.AppKey("limits", RateLimiter)  # rate-limit counters (this process, or Redis), and their failures
 RNG = web.AppKey("rng", random.Random)  # weighted choice and backoff jitter (seedable in tests)
 
-# request-scoped: fields for the access-log event, filled in as the request is handled
-AccessFields = dict[str, Any]
-ACCESS = web.RequestKey("access", AccessFields)
+# request-scoped: what the request carries between layers, and its access event's fields
+ACCESS = web.RequestKey("access", RequestRecord)
+# the protocol the client speaks (errors are written in its envelope); absent: OpenAI's
+CLIENT_PROTOCOL = web.RequestKey("client_protocol", ClientProtocol)

@@ -14,7 +14,7 @@ from tests.support import shared_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # generated or installed, never written by hand (.gitignore): .venv, caches, bench-results, builds
-NOT_OURS = {"__pycache__", "bench-results", "build", "dist"}
+NOT_OURS = {"__pycache__", "bench-results", "build", "dist", "node_modules"}
 # a home or workspace directory at the start of an absolute path (not inside a URL or a relative path)
 MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|home|Users)/")
 

@@ -133,6 +133,13 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         timeouts=Timeouts(**spec.get("timeouts", {})),
         vars=MappingProxyType({k: str(v) for k, v in (spec.get("vars") or {}).items()}),
         unsupported_params=spec.get("unsupported_params", "reject"),
+        server_tools=spec.get("server_tools", "drop"),
+        client_headers=MappingProxyType(
+            {
+                str(name).lower(): policy if isinstance(policy, str) else tuple(str(v) for v in policy)
+                for name, policy in (spec.get("client_headers") or {}).items()
+            }
+        ),
         aws=AwsCredentials(**spec["aws"]) if spec.get("aws") is not None else None,
         tls=TlsSettings(**spec.get("tls", {})),
         proxy=spec.get("proxy"),

@@ -91,6 +91,12 @@ class ProviderConfig:
     timeouts: Timeouts = Timeouts()
     vars: Mapping[str, str] = field(default_factory=dict)
     unsupported_params: Literal["reject", "drop"] = "reject"
+    # a client's server tools (web search, code execution, ...) on a translated request: left out and
+    # named (drop), or a 400 naming them (reject)
+    server_tools: Literal["drop", "reject"] = "drop"
+    # client headers relayed to it when its dialect speaks the client's protocol (e.g. anthropic-beta):
+    # header -> "all" (the default), "none", or the comma-separated values allowed through
+    client_headers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     aws: AwsCredentials | None = None
     tls: TlsSettings = TlsSettings()
     # None: from the environment (upstream.trust_env); False: never through a proxy; or a proxy URL

@@ -129,6 +129,8 @@ class Dialect:
     operations: Mapping[str, Operation]
     errors: ErrorSpec
     compiler: Compiler = field(compare=False, repr=False)
+    # client protocols it speaks itself: `protocol.operation` (e.g. anthropic.messages) -> upstream path
+    native: Mapping[str, str] = field(default_factory=dict)
 
 
 def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
@@ -174,6 +176,13 @@ def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
         operations=MappingProxyType(operations),
         errors=errors,
         compiler=compiler,
+        native=MappingProxyType(
+            {
+                f"{protocol}.{op}": str(path)
+                for protocol, ops in (spec.get("native") or {}).items()
+                for op, path in (ops or {}).items()
+            }
+        ),
     )
 
 

@@ -150,7 +150,7 @@ def _conditions_holding(operation: Operation, request: dict[str, Any]) -> list[s
 
 
 def _upstream_request(operation: Operation, request: dict[str, Any]) -> tuple[str, Any]:
-    """The path and body the upstream would get (as attempts._prepare builds them)."""
+    """The path and body the upstream would get (as target_request.prepare builds them)."""
     ctx = EvalContext(request=request)
     body = request if operation.request.is_identity else operation.request.apply(dict(request), ctx)
     stream = request.get("stream") is True and operation.stream_path

@@ -33,7 +33,7 @@ from gateway.redaction import Redactor
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.plan import RouteNode
 from gateway.routing.retry import RetryPolicy
-from gateway.rules.template import RuleError, chain_transforms, compile_transform
+from gateway.rules.template import IDENTITY, RuleError, chain_transforms, compile_transform
 from gateway.upstream.aws_credentials import CredentialChain, botocore_chain
 from gateway.upstream.egress import DIRECT, Egress, proxy_for
 from gateway.upstream.signing import SigV4Signer
@@ -53,7 +53,12 @@ class Provider:
     headers: Mapping[str, str]
     timeouts: Timeouts
     operations: Mapping[str, Operation]
+    # client operations (`anthropic.messages`) its dialect speaks itself: relayed, not translated
+    native: Mapping[str, Operation] = field(default_factory=dict)
     unsupported_params: str = "reject"
+    # a client header relayed to a native upstream -> "all", "none" or the values let through
+    client_headers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    server_tools: str = "drop"  # or "reject": a translated request's server tools
     signer: Signer | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
@@ -297,6 +302,16 @@ def _provider(pconf: ProviderConfig, dialect: Dialect, upstream: UpstreamSetting
         for op, operation in dialect.operations.items()
     }
     headers = _headers(pconf, dialect, upstream)
+    native = {
+        key: Operation(
+            path=fill_placeholders(path, values, f"{where} (native path of {key})"),
+            stream_path=None,
+            request=IDENTITY,
+            response=IDENTITY,
+            stream=None,
+        )
+        for key, path in dialect.native.items()
+    }
     return Provider(
         name=pconf.name,
         dialect=dialect,
@@ -307,7 +322,10 @@ def _provider(pconf: ProviderConfig, dialect: Dialect, upstream: UpstreamSetting
         ),
         timeouts=pconf.timeouts,
         operations=MappingProxyType(operations),
+        native=MappingProxyType(native),
         unsupported_params=pconf.unsupported_params,
+        client_headers=pconf.client_headers,
+        server_tools=pconf.server_tools,
         retry=pconf.retry,
         cooldown=pconf.cooldown,
         signer=_signer(pconf, dialect, values, where),

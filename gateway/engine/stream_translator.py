@@ -1,9 +1,10 @@
-"""Per-request stream translation: upstream events in, OpenAI SSE frames out, state in between.
+"""Per-request stream translation: upstream events in, canonical chunks out, state in between.
 
 One translator per streamed request. For every event it finds the dialect's steps for the event's
 name (or `*`), and runs each step whose `when` holds: `set` updates the state (all values computed
 first, then applied), `emit` produces chunks, `error` sends an OpenAI error event and ends the
-stream, `end` marks the stream complete. Every translated stream ends with `data: [DONE]`.
+stream, `end` marks the stream complete. The canonical chunks, the error and the end go to the
+client's sink (client_stream): OpenAI's framing, or the client protocol's own events.
 
 The text of an error the translator relays (the `error` step's output, a rule's `fail` message) may
 echo what the upstream received, auth headers included: it goes through the provider's redactor.
@@ -25,10 +26,10 @@ from typing import Any, Literal
 import structlog
 
 from gateway import json_codec
+from gateway.engine.client_stream import CANONICAL_SINK, StreamSink, error_object
 from gateway.engine.dialect import StreamSpec, StreamStep
 from gateway.errors import normalize_error
 from gateway.framing.events import StreamEvent
-from gateway.framing.sse import DONE_FRAME, encode_data
 from gateway.redaction import Redactor
 from gateway.rules.compiler import is_false
 from gateway.rules.context import EvalContext
@@ -49,27 +50,30 @@ def usage_requested(request: Any) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def error_frame(error: dict[str, Any]) -> bytes:
-    return encode_data(json_codec.dumps({"error": error}))
-
-
-def gateway_error_frames(message: str, code: str) -> bytes:
+def gateway_error_frames(message: str, code: str, sink: StreamSink = CANONICAL_SINK) -> bytes:
     """An error the gateway itself reports inside a stream, then the end of the stream."""
-    error = {"message": message, "type": "server_error", "param": None, "code": code}
-    return error_frame(error) + DONE_FRAME
+    return sink.error(error_object(message, code))
 
 
-def truncated_frame() -> bytes:
-    return gateway_error_frames(
-        "the upstream stream ended before it was complete", "upstream_stream_truncated"
-    )
+TRUNCATED = ("the upstream stream ended before it was complete", "upstream_stream_truncated")
+
+
+def truncated_frame(sink: StreamSink = CANONICAL_SINK) -> bytes:
+    return gateway_error_frames(*TRUNCATED, sink=sink)
 
 
 class StreamTranslator:
-    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "show_usage", "spec", "usage")
+    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "show_usage", "sink", "spec", "usage")
 
-    def __init__(self, spec: StreamSpec, ctx: EvalContext, redactor: Redactor = _NO_SECRETS) -> None:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        ctx: EvalContext,
+        redactor: Redactor = _NO_SECRETS,
+        sink: StreamSink = CANONICAL_SINK,
+    ) -> None:
         self.spec = spec
+        self.sink = sink
         self.ctx = ctx
         self.redactor = redactor
         self.done = False
@@ -84,7 +88,7 @@ class StreamTranslator:
             return b""
         if self.spec.sentinel is not None and event.data == self.spec.sentinel:
             self.done = True
-            return DONE_FRAME
+            return self.sink.done()
         try:
             data = json_codec.loads(event.data)
         except json_codec.JSONDecodeError:
@@ -107,10 +111,10 @@ class StreamTranslator:
             if self.done:  # an on_close step ended the stream itself
                 return frames
             self.done = True
-            return frames + DONE_FRAME
+            return frames + self.sink.done()
         self.done = self.failed = True
         self.failure = "truncated"
-        return truncated_frame()
+        return truncated_frame(self.sink)
 
     def _guarded(self, run: Callable[[], bytes]) -> bytes:
         """Run rules; whatever goes wrong becomes an error event that ends the stream."""
@@ -153,12 +157,12 @@ class StreamTranslator:
                 self._emit(step.emit(data, ctx), frames)
             if step.error is not None:
                 error = normalize_error(step.error(data, ctx), 500, "upstream stream error")
-                frames += (error_frame(self.redactor.redact_json(error)), DONE_FRAME)
+                frames.append(self.sink.error(self.redactor.redact_json(error)))
                 self.done = self.failed = True
                 self.failure = "upstream_error"
                 break
             if step.end:
-                frames.append(DONE_FRAME)
+                frames.append(self.sink.done())
                 self.done = True
                 break
         return b"".join(frames)
@@ -179,9 +183,9 @@ class StreamTranslator:
                     if usage is not None and not chunk.get("choices"):
                         continue  # the usage chunk: counted, not the client's
                     chunk = {key: value for key, value in chunk.items() if key != "usage"}
-            frames.append(encode_data(json_codec.dumps(chunk)))
+            frames.append(self.sink.chunk(chunk))
 
     def _fail(self, message: str, code: str, failure: TranslationFailure) -> bytes:
         self.done = self.failed = True
         self.failure = failure
-        return gateway_error_frames(message, code)
+        return gateway_error_frames(message, code, self.sink)

@@ -51,6 +51,11 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.Response(text="ok", headers={"Cache-Control": _NO_STORE})
 
 
+async def root(_request: web.Request) -> web.Response:
+    """`GET /` and `HEAD /`: 200, for clients that probe the base URL before using it (Claude Code)."""
+    return web.Response(text="ok", headers={"Cache-Control": _NO_STORE})
+
+
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: 200 while a config is loaded and the process is not draining; otherwise 503 with
     `{"status": "not_ready", "reasons": [...]}` (`config_not_loaded`, `draining`)."""

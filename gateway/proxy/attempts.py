@@ -10,70 +10,45 @@ still counts against the target's cooldown, and its outcome goes to the attempt'
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiohttp import web
 
 from gateway import json_codec
-from gateway.app_keys import REGISTRY, AccessFields
-from gateway.engine.dialect import Operation
+from gateway.app_keys import REGISTRY
+from gateway.engine.client_stream import sink_for
 from gateway.engine.registry import ModelRoute, Target
 from gateway.errors import GatewayError
-from gateway.observability.metrics import GatewayMetrics
-from gateway.proxy.json_reply import UpstreamReplyInvalid, json_reply
+from gateway.proxy.json_reply import JSON_HEADERS, UpstreamReplyInvalid, json_reply
+from gateway.proxy.local_answers import ESTIMATE_HEADER, LOCAL_ANSWERS
 from gateway.proxy.off_loop import run_sized
 from gateway.proxy.stream_outcome import UPSTREAM_FAULTS, StreamOutcome
 from gateway.proxy.stream_relay import relay_stream
-from gateway.proxy.upstream_errors import error_response
-from gateway.routing.cooldown import Cooldowns
+from gateway.proxy.target_request import (
+    Exchange,
+    Failed,
+    Prepared,
+    forwarded_headers,
+    prepare,
+    upstream_serves,
+)
+from gateway.proxy.upstream_errors import error_response, native_error_response
 from gateway.routing.retry import FALLBACK_STATUSES
-from gateway.rules.compiler import is_false
-from gateway.rules.context import EvalContext
-from gateway.rules.functions import RuleFailure
-from gateway.rules.template import pop_path
-from gateway.upstream.transport import Transport, UpstreamFailure
+from gateway.upstream.transport import UpstreamFailure
 
 log = structlog.get_logger("gateway.proxy")
 
-# the reply names the request's parameters the upstream did not get (see _prepare)
+# the reply names the request's parameters the upstream did not get (see _prepare), and the
+# client's tools a translated upstream cannot run (server tools: web search, code execution, ...)
 DROPPED_PARAMS = "x-gateway-dropped-params"
-
-ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings"}
-
-
-@dataclass(slots=True)
-class Failed:
-    """An attempt that produced no client response; `error` is what the client gets if none does."""
-
-    error: GatewayError | web.Response
-    outcome: str
-    retryable: bool = False
-    fallback: bool = True  # another target may do better
-    target_at_fault: bool = True  # counts towards the target's cooldown
-    retry_after: str | None = None
-
-
-@dataclass(slots=True)
-class Exchange:
-    request: web.Request
-    body: dict[str, Any]
-    operation_name: str
-    stream: bool
-    transports: dict[str, Transport]
-    cooldowns: Cooldowns
-    rng: random.Random
-    access: AccessFields
-    metrics: GatewayMetrics
-    body_size: int = 0  # bytes of the client's body: a large one is translated off the loop (off_loop)
+DROPPED_TOOLS = "x-gateway-dropped-tools"
 
 
 async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
     attempts: list[dict[str, Any]] = []
-    exchange.access["attempts"] = attempts
+    exchange.access.attempts = attempts
     last: Failed | None = None
     tried = 0
     for target, probe in _candidates(exchange, route, attempts):
@@ -83,7 +58,8 @@ async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
         if tried:
             exchange.metrics.fallback(route.alias)
         tried += 1
-        exchange.access.update(provider=target.provider.name, upstream_model=target.model)
+        exchange.access.provider = target.provider.name
+        exchange.access.upstream_model = target.model
         result = await _serve_target(exchange, target, attempts)
         if isinstance(result, web.StreamResponse):
             return result
@@ -128,18 +104,40 @@ def _candidates(
 async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[str, Any]]) -> Any:
     """A response, or the Failed that ends this target's turn (after its retries)."""
     policy = target.retry
-    prepared = await run_sized(exchange.body_size, _prepare, exchange, target)
+    local = LOCAL_ANSWERS.get(exchange.operation_name)
+    if local is not None and not upstream_serves(exchange, target):  # the gateway answers it itself
+        answer = await run_sized(exchange.body_size, lambda: local(exchange.canonical()))
+        attempts.append({"provider": target.provider.name, "model": target.model, "outcome": "local"})
+        headers = {**JSON_HEADERS, ESTIMATE_HEADER: "estimate"}
+        return web.Response(body=json_codec.dumps(answer), headers=headers)
+    prepared = await run_sized(exchange.body_size, prepare, exchange, target)
     if isinstance(prepared, Failed):
         attempts.append(
             {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
         )
         return prepared
-    operation, payload, ctx, dropped = prepared
-    headers = exchange.access["response_headers"]
+    dropped = prepared.dropped
+    headers = exchange.access.response_headers
     if dropped:  # said for the target that answers (a fallback's own, or none)
         headers[DROPPED_PARAMS] = dropped
     elif DROPPED_PARAMS in headers:
         del headers[DROPPED_PARAMS]
+    if exchange.dropped_tools and not prepared.native and target.provider.server_tools == "reject":
+        error = GatewayError(
+            400,
+            f"Server tools cannot run on provider '{target.provider.name}' (it is reached by translation): "
+            f"{exchange.dropped_tools}. Remove them, or set server_tools: drop on the provider.",
+            param="tools",
+            code="unsupported_server_tools",
+        )
+        attempts.append({"provider": target.provider.name, "model": target.model, "outcome": "server_tools"})
+        return Failed(error, "server_tools", target_at_fault=False)
+    if exchange.dropped_tools and not prepared.native:
+        headers[DROPPED_TOOLS] = exchange.dropped_tools
+        exchange.access.dropped_tools = exchange.dropped_tools
+    elif DROPPED_TOOLS in headers:
+        del headers[DROPPED_TOOLS]
+        exchange.access.dropped_tools = None
     for attempt in range(1, policy.attempts + 1):
         started = time.perf_counter()
         record: dict[str, Any] = {
@@ -149,11 +147,11 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
         }
         attempts.append(record)  # recorded before it ends: a client that leaves still leaves a trace
         try:
-            result = await _attempt(exchange, target, operation, payload, ctx)
+            result = await _attempt(exchange, target, prepared)
             record["outcome"] = "ok" if isinstance(result, web.StreamResponse) else result.outcome
         finally:
             record["ms"] = round((time.perf_counter() - started) * 1000, 3)
-            streamed: StreamOutcome | None = exchange.access.get("stream_outcome")
+            streamed: StreamOutcome | None = exchange.access.stream_outcome
             if streamed is not None:  # this attempt's stream started (so no other attempt follows)
                 record["stream_outcome"] = streamed
                 exchange.metrics.stream_outcome(exchange.body["model"], target.provider.name, streamed)
@@ -181,93 +179,29 @@ def _count_failure(exchange: Exchange, target: Target) -> None:
         exchange.metrics.cooldown(target.provider.name, target.model)
 
 
-def _prepare(exchange: Exchange, target: Target) -> tuple[Operation, bytes, EvalContext, str] | Failed:
-    """The upstream body for this target, and the parameters left out of it (comma-separated: those
-    the dialect ignores, and unsupported ones under `unsupported_params: drop`), or why this target
-    cannot take the request at all."""
-    provider = target.provider
-    alias = exchange.body["model"]
-    operation = provider.operations.get(exchange.operation_name)
-    if operation is None:
-        error = GatewayError(
-            400,
-            f"Model '{alias}' (provider '{provider.name}', dialect '{provider.dialect.name}') "
-            f"does not support {ENDPOINTS[exchange.operation_name]}.",
-            param="model",
-            code="unsupported_endpoint",
-        )
-        return Failed(error, "unsupported_endpoint", target_at_fault=False)
-    if operation.models:  # limits and edits of its own for some upstream models
-        operation = operation.for_model(target.model)
-    ctx = EvalContext(request=exchange.body, created=int(time.time()))
-    source = dict(exchange.body)
-    source["model"] = target.model
-    dropped = ""
-    try:
-        if operation.unsupported:
-            dropped = _screen_unsupported(operation, source, ctx, target)
-        if operation.ignored:
-            dropped = ",".join(filter(None, (dropped, *(p for p, _ in operation.ignored if p in source))))
-        payload = source if operation.request.is_identity else operation.request.apply(source, ctx)
-    except GatewayError as exc:
-        return Failed(exc, exc.code if isinstance(exc.code, str) else "rejected", target_at_fault=False)
-    except RuleFailure as exc:
-        error = GatewayError(400, str(exc), code="unsupported_value")
-        return Failed(error, "unsupported_value", target_at_fault=False)
-    except Exception as exc:
-        log.warning("request_translation_error", provider=provider.name, error=repr(exc))
-        error = GatewayError(
-            400,
-            f"The request could not be translated for provider '{provider.name}'.",
-            code="translation_failed",
-        )
-        return Failed(error, "translation_failed", target_at_fault=False)
-    return operation, json_codec.dumps(payload), ctx, dropped
-
-
-def _screen_unsupported(
-    operation: Operation, source: dict[str, Any], ctx: EvalContext, target: Target
-) -> str:
-    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice;
-    the dropped ones are returned, comma-separated). Conditions see the body as request rules do:
-    `model` is the target's (a parameter may be unsupported by one upstream model only)."""
-    provider = target.provider
-    dropped: list[str] = []
-    for unsupported in operation.unsupported:
-        # a request that does not have the parameter does not use it (and most do not: no condition
-        # is evaluated for them)
-        if unsupported.path[0] not in source or is_false(unsupported.when(source, ctx)):
-            continue
-        if provider.unsupported_params == "drop":
-            pop_path(source, unsupported.path)
-            dropped.append(unsupported.param)
-            continue
-        param = unsupported.param
-        why = f": {unsupported.why}" if unsupported.why else ""
-        raise GatewayError(
-            400,
-            f"Unsupported parameter: '{param}' is not supported by model '{ctx.request.get('model')}' "
-            f"(provider '{provider.name}'){why}. Remove it, or set unsupported_params: drop on the provider.",
-            param=param,
-            code="unsupported_parameter",
-        )
-    return ",".join(dropped)
-
-
-async def _attempt(
-    exchange: Exchange, target: Target, operation: Operation, payload: bytes, ctx: EvalContext
-) -> web.StreamResponse | Failed:
+async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> web.StreamResponse | Failed:
     provider = target.provider
     policy = target.retry
     transport = exchange.transports[provider.transport]
     access = exchange.access
+    operation, payload, ctx = prepared.operation, prepared.payload, prepared.ctx
     url = provider.url(operation, exchange.stream, target.model)
+    native = exchange.protocol if prepared.native else None
+    forwarded = forwarded_headers(exchange, provider) if native is not None else None
     try:
-        async with transport.open(target, url, payload) as reply:
-            access["upstream_status"] = reply.status
+        opened = (
+            transport.open(target, url, payload)
+            if forwarded is None
+            else (transport.open(target, url, payload, forwarded))
+        )
+        async with opened as reply:
+            access.upstream_status = reply.status
             ctx.upstream_headers = reply.headers  # for upstream_header(name) in rules
             if reply.status >= 300:
-                response = await error_response(reply, provider, ctx)
+                if native is not None:  # the upstream's own error is the client's protocol already
+                    response = await native_error_response(reply, provider)
+                else:
+                    response = _in_client_protocol(exchange, await error_response(reply, provider, ctx))
                 retryable = policy.retryable("status", reply.status)
                 return Failed(
                     response,
@@ -279,18 +213,28 @@ async def _attempt(
                 )
             if exchange.stream:
                 upstream = exchange.request.app[REGISTRY].current.config.upstream
+                client, protocol = exchange.client, exchange.protocol
+                sink = (
+                    sink_for(client, protocol, ctx.request, exchange.body)
+                    if client and protocol and not native
+                    else None
+                )
                 return await relay_stream(
                     exchange.request,
                     reply,
                     operation,
                     ctx,
                     access,
-                    access["response_headers"],
+                    access.response_headers,
                     max_event_bytes=upstream.max_event_bytes,
                     redactor=provider.redactor,
+                    **({"sink": sink} if sink is not None else {}),
+                    native=native,
                 )
             raw = await reply.read()
-            return await run_sized(len(raw), json_reply, raw, operation, ctx, access, provider.redactor)
+            return await run_sized(
+                len(raw), json_reply, raw, operation, ctx, access, provider.redactor, exchange.client, native
+            )
     except UpstreamFailure as failure:
         error = GatewayError(failure.status, failure.message, type_="server_error", code=failure.code)
         # a saturated pool is the gateway's state, not the target's: no cooldown (another target may do)
@@ -298,3 +242,17 @@ async def _attempt(
         return Failed(error, failure.kind, retryable=policy.retryable(failure.kind), target_at_fault=at_fault)
     except UpstreamReplyInvalid as invalid:
         return Failed(invalid.error, "invalid_reply", retryable=policy.retryable("broken"))
+
+
+def _in_client_protocol(exchange: Exchange, response: web.Response) -> web.Response:
+    """An upstream error, made canonical by its dialect, in the client's protocol's envelope."""
+    protocol = exchange.protocol
+    if protocol is None or protocol.canonical:
+        return response
+    try:
+        error = json_codec.loads(response.body)["error"]  # type: ignore[arg-type]
+    except Exception:
+        return response
+    status, body = protocol.error(response.status, error)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return web.Response(status=status, body=json_codec.dumps(body), headers=headers)

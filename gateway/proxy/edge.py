@@ -13,11 +13,12 @@ import structlog
 from aiohttp import web
 
 from gateway import json_codec
-from gateway.app_keys import ACCESS, AccessFields
+from gateway.app_keys import ACCESS, CLIENT_PROTOCOL
 from gateway.errors import GatewayError, error_body, error_type_for_status
 from gateway.logging_setup import AccessLog
 from gateway.observability.keys import METRICS
 from gateway.observability.metrics import GatewayMetrics
+from gateway.proxy.request_record import RequestRecord
 
 log = structlog.get_logger("gateway.access")
 access_log = AccessLog("gateway.access")  # the one `request` event per request, on the direct JSON path
@@ -86,6 +87,16 @@ def _http_error_message(request: web.Request, exc: web.HTTPException) -> tuple[s
     return exc.reason, None
 
 
+def _error_response(request: web.Request, exc: GatewayError) -> web.Response:
+    """A gateway error in the envelope of the client's protocol (OpenAI's unless it spoke another)."""
+    headers = {"Content-Type": "application/json", **exc.headers}
+    protocol = request.get(CLIENT_PROTOCOL)
+    if protocol is None or protocol.canonical:
+        return web.Response(status=exc.status, body=exc.body_bytes(), headers=headers)
+    status, body = protocol.error(exc.status, exc.body()["error"])
+    return web.Response(status=status, body=json_codec.dumps(body), headers=headers)
+
+
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     """aiohttp's own errors (no route, wrong method, body too large) in OpenAI's envelope: an unknown
     URL names the method and path it was asked for and lists what is served; a wrong method names
@@ -109,26 +120,19 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id, client_request_id=given)
     started = time.perf_counter()
-    access: AccessFields = {
-        "response_headers": {"x-request-id": request_id, "Server": SERVER},
-        "started": started,
-    }
+    access = RequestRecord(started=started, response_headers={"x-request-id": request_id, "Server": SERVER})
     request[ACCESS] = access
     status = 500
     try:
         try:
             response = await handler(request)
         except GatewayError as exc:
-            response = web.Response(
-                status=exc.status,
-                body=exc.body_bytes(),
-                headers={"Content-Type": "application/json", **exc.headers},
-            )
+            response = _error_response(request, exc)
         except web.HTTPException as exc:
             response = _http_error(request, exc)
         if not response.prepared:
-            response.headers.update(access["response_headers"])
-        status = _CLIENT_CLOSED if access.get("client_closed") else response.status
+            response.headers.update(access.response_headers)
+        status = _CLIENT_CLOSED if access.client_closed else response.status
         return response
     except (asyncio.CancelledError, ConnectionResetError):
         status = _CLIENT_CLOSED
@@ -146,11 +150,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return web.Response(
             status=500,
             body=json_codec.dumps(body),
-            headers={"Content-Type": "application/json", **access["response_headers"]},
+            headers={"Content-Type": "application/json", **access.response_headers},
         )
     finally:
-        access.pop("response_headers", None)
-        access.pop("started", None)
         elapsed = time.perf_counter() - started
         access_log.info(
             "request",
@@ -158,26 +160,25 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             path=request.path,
             status=status,
             latency_ms=round(elapsed * 1000, 3),
-            **access,
+            **access.access_fields(),
         )
-        if "model" in access:  # an API request (not /metrics, /healthz, ...)
+        if access.served:
             _observe(request.app[METRICS], access, status, elapsed)
 
 
-def _observe(metrics: GatewayMetrics, access: AccessFields, status: int, elapsed: float) -> None:
+def _observe(metrics: GatewayMetrics, access: RequestRecord, status: int, elapsed: float) -> None:
     """One request's figures; model labels only for served (configured) aliases, so label values
     stay bounded whatever clients send."""
-    provider = access.get("provider", "")
-    attempts = access.get("attempts") or ()
+    provider = access.provider or ""
+    attempts = access.attempts or ()
     upstream_ms = sum(a.get("ms", 0.0) for a in attempts)
-    reported = access.get("usage")
-    usage: dict[str, Any] = reported if isinstance(reported, dict) else {}
-    ttfb_ms = access.get("ttfb_ms")
+    usage: dict[str, Any] = access.usage if isinstance(access.usage, dict) else {}
+    ttfb_ms = access.ttfb_ms
     metrics.observe_request(
-        model=access["model"] if provider else "",
+        model=access.model if provider else "",
         provider=provider,
         status=status,
-        stream=bool(access.get("stream")),
+        stream=bool(access.stream),
         total_s=elapsed,
         upstream_s=upstream_ms / 1000 if attempts else None,
         ttfb_s=ttfb_ms / 1000 if ttfb_ms is not None else None,

@@ -1,25 +1,41 @@
-"""The OpenAI endpoints: read and validate the body, find the model's route, and serve it."""
+"""The client operations: read and validate the body (in the client's protocol), make it canonical,
+find the model's route, and serve it; and the models listing."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from gateway import json_codec
-from gateway.app_keys import ACCESS, COOLDOWNS, LIMITS, REGISTRY, RNG, TRANSPORTS, VALIDATOR, AccessFields
+from gateway.app_keys import (
+    ACCESS,
+    CLIENT_PROTOCOL,
+    COOLDOWNS,
+    LIMITS,
+    REGISTRY,
+    RNG,
+    TRANSPORTS,
+    VALIDATOR,
+)
 from gateway.auth.keys import check_model
 from gateway.auth.limits import enforce
 from gateway.config.model import GatewayKey
+from gateway.engine.protocol import ClientOperation, ClientProtocol, protocols
 from gateway.engine.registry import ModelRoute, Registry
 from gateway.errors import GatewayError
 from gateway.observability.keys import METRICS
-from gateway.proxy.attempts import Exchange, serve
+from gateway.proxy.attempts import serve
 from gateway.proxy.http_errors import DECODED_CODINGS, unreadable_body, unsupported_encoding
 from gateway.proxy.json_reply import JSON_HEADERS
 from gateway.proxy.off_loop import run_sized
 from gateway.proxy.request_validation import RequestValidator, decode_json_body
+from gateway.proxy.target_request import Exchange
+from gateway.rules.context import EvalContext
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def model_not_found(alias: Any, reason: str | None = None) -> GatewayError:
@@ -63,38 +79,67 @@ async def _read_body(request: web.Request, seconds: float) -> bytes:
 
 
 def _checked_body(
-    validator: RequestValidator, operation_name: str, raw: bytes, max_depth: int
+    validator: RequestValidator, operation: ClientOperation, raw: bytes, max_depth: int
 ) -> dict[str, Any]:
+    """The client's body, validated against its operation's schema (made canonical later, by the
+    first target that needs it: see Exchange.canonical)."""
     body = decode_json_body(raw, max_depth)
-    validator.validate(operation_name, body)
+    validator.validate(operation.key, body)
     return body
 
 
-async def forward(request: web.Request, operation_name: str) -> web.StreamResponse:
+def _presented_key(request: web.Request, protocol: ClientProtocol) -> str | None:
+    """The gateway key as an Authorization value, from the first of the protocol's key headers the
+    request has (`x-api-key: k` counts as `Bearer k`)."""
+    for name in protocol.keys:
+        value = request.headers.get(name)
+        if value is not None:
+            return value if name == "authorization" else f"Bearer {value}"
+    return None
+
+
+async def forward(request: web.Request, operation: ClientOperation) -> web.StreamResponse:
     app = request.app
     registry = app[REGISTRY].current
-    access: AccessFields = request[ACCESS]
-    key = None if registry.keyring.open else registry.keyring.identify(request.headers.get("Authorization"))
+    access = request[ACCESS]
+    protocol = protocols()[operation.protocol]
+    if not protocol.canonical:
+        request[CLIENT_PROTOCOL] = protocol
+        if protocol.request_id_header is not None:  # the gateway's own id, where the client's SDK reads one
+            access.response_headers[protocol.request_id_header] = access.response_headers["x-request-id"]
+        for name in protocol.log_headers:
+            value = request.headers.get(name)
+            if value is not None and len(value) <= 128 and value.isprintable():
+                access.client_headers[name.replace("-", "_")] = value
+    key = None if registry.keyring.open else registry.keyring.identify(_presented_key(request, protocol))
     if key is not None:
-        access["key"] = key.name
+        access.key = key.name
     limits = registry.config.limits
     raw = await _read_body(request, limits.body_timeout)
-    body = await run_sized(
-        len(raw), _checked_body, app[VALIDATOR], operation_name, raw, limits.max_json_depth
-    )
-    access["model"] = body["model"]
+    body = await run_sized(len(raw), _checked_body, app[VALIDATOR], operation, raw, limits.max_json_depth)
+    access.model = body["model"]
     if key is not None:
         check_model(key, body["model"])
     route = resolve_route(registry, body["model"])
     if key is not None and (key.rpm is not None or key.tpm is not None):
-        return await _limited(request, key, operation_name, body, route, len(raw))
-    return await _serve(request, operation_name, body, route, len(raw))
+        return await _limited(request, key, operation, body, route, len(raw))
+    return await _serve(request, operation, body, route, len(raw))
+
+
+def handler_for(operation: ClientOperation) -> Handler:
+    """The aiohttp handler of one client operation (one row of the operations table)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await forward(request, operation)
+
+    handle.__name__ = f"handle_{operation.key.replace('.', '_')}"
+    return handle
 
 
 async def _limited(
     request: web.Request,
     key: GatewayKey,
-    operation_name: str,
+    operation: ClientOperation,
     body: dict[str, Any],
     route: ModelRoute,
     body_size: int,
@@ -103,35 +148,45 @@ async def _limited(
     the background. A store that cannot answer serves the request uncounted, or refuses it with a
     503 (`auth.store_failure`)."""
     limits = request.app[LIMITS]
-    access: AccessFields = request[ACCESS]
+    access = request[ACCESS]
     window = await limits.admit(key)
     if window is None:  # the store failed and failure is open: no counting, no rate headers
-        return await _serve(request, operation_name, body, route, body_size)
+        return await _serve(request, operation, body, route, body_size)
     try:
-        access["response_headers"].update(enforce(key, window))
+        access.response_headers.update(enforce(key, window))
     except GatewayError as exc:
-        access["rate_limited"] = exc.type
+        access.rate_limited = exc.type
         request.app[METRICS].rate_limited(key.name, "tokens" if exc.type == "tokens" else "requests")
         raise
     try:
-        return await _serve(request, operation_name, body, route, body_size)
+        return await _serve(request, operation, body, route, body_size)
     finally:
-        usage = access.get("usage")
-        if isinstance(usage, dict) and key.tpm is not None:
+        usage = access.usage
+        if usage is not None and key.tpm is not None:
             limits.spend_later(key, int(usage.get("total_tokens") or 0))
 
 
 async def _serve(
-    request: web.Request, operation_name: str, body: dict[str, Any], route: ModelRoute, body_size: int
+    request: web.Request,
+    operation: ClientOperation,
+    body: dict[str, Any],
+    route: ModelRoute,
+    body_size: int,
 ) -> web.StreamResponse:
     app = request.app
-    access: AccessFields = request[ACCESS]
+    access = request[ACCESS]
     stream = body.get("stream") is True
-    access["stream"] = stream
+    access.stream = stream
+    translated = operation.request is not None
+    dropped_tools = ""
+    if translated and operation.dropped_tools is not None:
+        names = operation.dropped_tools(body, EvalContext(request=body))
+        if isinstance(names, list) and names:
+            dropped_tools = ",".join(str(name) for name in names)
     exchange = Exchange(
         request=request,
         body=body,
-        operation_name=operation_name,
+        operation_name=operation.canonical,
         stream=stream,
         transports=app[TRANSPORTS],
         cooldowns=app[COOLDOWNS],
@@ -139,20 +194,11 @@ async def _serve(
         access=access,
         metrics=app[METRICS],
         body_size=body_size,
+        client=operation if translated else None,
+        protocol=protocols()[operation.protocol] if translated else None,
+        dropped_tools=dropped_tools,
     )
     return await serve(exchange, route)
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await forward(request, "chat")
-
-
-async def completions(request: web.Request) -> web.StreamResponse:
-    return await forward(request, "completions")
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await forward(request, "embeddings")
 
 
 def _caller(request: web.Request, registry: Registry) -> GatewayKey | None:
@@ -161,7 +207,7 @@ def _caller(request: web.Request, registry: Registry) -> GatewayKey | None:
     if registry.keyring.open:
         return None
     key = registry.keyring.identify(request.headers.get("Authorization"))
-    request[ACCESS]["key"] = key.name
+    request[ACCESS].key = key.name
     return key
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from aiohttp import web
 
 from gateway import json_codec
-from gateway.app_keys import AccessFields
 from gateway.engine.dialect import Operation
+from gateway.engine.protocol import ClientOperation, ClientProtocol
 from gateway.errors import GatewayError
+from gateway.proxy.request_record import RequestRecord
 from gateway.redaction import Redactor
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
@@ -25,11 +28,19 @@ class UpstreamReplyInvalid(Exception):
 
 
 def json_reply(
-    raw: bytes, operation: Operation, ctx: EvalContext, access: AccessFields, redactor: Redactor
+    raw: bytes,
+    operation: Operation,
+    ctx: EvalContext,
+    access: RequestRecord,
+    redactor: Redactor,
+    client: ClientOperation | None = None,
+    native: ClientProtocol | None = None,
 ) -> web.Response:
     """The client's response to a non-streamed upstream reply: its bytes as they are (identity
-    dialects) or translated; a reply that is not JSON, that the rules refuse or cannot translate, or
-    that is nested too deeply to write, is UpstreamReplyInvalid (a 502)."""
+    dialects, or an upstream that speaks the client's protocol: `native`) or translated (by the
+    dialect to the canonical form, then by the client's operation, when it has rules, to its own);
+    a reply that is not JSON, that the rules refuse or cannot translate, or that is nested too
+    deeply to write, is UpstreamReplyInvalid (a 502)."""
     try:
         data = json_codec.loads(raw)
     except json_codec.JSONDecodeError:
@@ -40,12 +51,22 @@ def json_reply(
                 code="upstream_invalid_response",
             )
         ) from None
-    if operation.response.is_identity:
+    if native is not None:  # the client's own protocol: its bytes, its usage made canonical
+        if isinstance(data, dict) and native.passthrough_usage is not None:
+            usage = native.passthrough_usage(data, ctx)
+            access.usage = usage if isinstance(usage, dict) else None
+        return web.Response(body=raw, headers=JSON_HEADERS)
+    back = client.response if client is not None else None  # the client protocol's own form
+    if operation.response.is_identity and back is None:
         if isinstance(data, dict):
-            access["usage"] = data.get("usage")
+            access.usage = _usage(data)
         return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
     try:
-        out = operation.response.apply(data, ctx)
+        out = data if operation.response.is_identity else operation.response.apply(data, ctx)
+        if isinstance(out, dict):
+            access.usage = _usage(out)  # canonical, whatever the client is shown
+        if back is not None:
+            out = back.apply(out, ctx)
     except RuleFailure as exc:  # fail(message) in a response rule: a reply the dialect refuses
         raise UpstreamReplyInvalid(
             GatewayError(502, redactor.redact(str(exc)), type_="server_error", code="translation_failed")
@@ -67,6 +88,9 @@ def json_reply(
                 code="upstream_invalid_response",
             )
         ) from None
-    if isinstance(out, dict):
-        access["usage"] = out.get("usage")
     return web.Response(body=encoded, headers=JSON_HEADERS)
+
+
+def _usage(reply: dict[str, Any]) -> dict[str, Any] | None:
+    usage = reply.get("usage")
+    return usage if isinstance(usage, dict) else None

@@ -8,6 +8,10 @@ upstream's own error event (complete too; redacted before it is relayed), and th
 last chunk: the gateway asks the upstream for it whatever the client asked). A stream that ends
 without either, or in the middle of an event, was cut short: the client gets an error event saying so.
 
+The same relay serves a client protocol's own stream to an upstream that speaks it natively
+(`end_event`: the event that completes it, e.g. `message_stop`; `usage_of`: the usage each event
+carries; `sink`: the protocol's error events).
+
 A client that did not ask for usage (`show_usage` false) gets what OpenAI sends such a client: no
 usage chunk and no `usage` member. OpenAI writes that member last, as `,"usage":null}` at the end of
 the event's data, and only that is cut from the bytes: inside a JSON string every quote is escaped,
@@ -19,12 +23,13 @@ the usage chunk is not relayed. Every other byte is the upstream's, as it sent i
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
 from gateway import json_codec
+from gateway.engine.client_stream import CANONICAL_SINK, StreamSink
 from gateway.engine.stream_translator import gateway_error_frames, truncated_frame
 from gateway.framing.events import StreamEvent, StreamFramingError
 from gateway.framing.sse import SseDecoder
@@ -48,8 +53,13 @@ async def pass_through(
     redactor: Redactor,
     *,
     show_usage: bool,
+    end_event: str | None = None,
+    usage_of: Callable[[str], dict[str, Any] | None] | None = None,
+    sink: StreamSink = CANONICAL_SINK,
 ) -> tuple[StreamOutcome, dict[str, Any] | None]:
-    """Relay the stream; how it ended and the usage it reported (shown to the client or not)."""
+    """Relay the stream; how it ended and the usage it reported (shown to the client or not; the
+    pieces `usage_of` finds in successive events merged)."""
+    read_usage = usage_of or _usage_of
     held: list[bytes] = []  # the bytes after the last complete event, not relayed yet
     held_from = 0  # their stream offset
     ended: StreamOutcome | None = None  # "ok" at [DONE], "upstream_error" at the upstream's error event
@@ -77,15 +87,17 @@ async def pass_through(
                 nulls = 0  # events ending with OpenAI's `,"usage":null}`, for a client that did not ask
                 for event in events:
                     data = event.data
-                    if data == "[DONE]":
+                    if data == "[DONE]" or (end_event is not None and event.event == end_event):
                         ended = ended or "ok"
                     elif (event.event == "error" or '"error"' in data) and _is_error(event):
                         ended = ended or "upstream_error"
                         edits = edits or {}
                         edits[event.end] = True
                     elif (at := data.find('"usage"')) >= 0:
-                        if _USAGE.match(data, at):
-                            usage = _usage_of(data) or usage
+                        if usage_of is not None or _USAGE.match(data, at):
+                            piece = read_usage(data)
+                            if piece:
+                                usage = {**usage, **piece} if usage else piece
                         if show_usage:
                             pass
                         elif data.endswith(_NULL_USAGE_LAST):
@@ -112,17 +124,17 @@ async def pass_through(
                 reply.abort()
                 if ended is not None:  # complete already: what followed its end is not the client's
                     return ended, usage
-                await response.write(gateway_error_frames(fault.message, fault.code))
+                await response.write(gateway_error_frames(fault.message, fault.code, sink))
                 return fault.outcome, usage
     except UpstreamFailure as failure:
         if ended is not None:  # the upstream broke after the end of its stream: the client has it all
             return ended, usage
-        await response.write(gateway_error_frames(failure.message, failure.code))
+        await response.write(gateway_error_frames(failure.message, failure.code, sink))
         return failure_outcome(failure), usage
     if held and not decoder.has_partial_event():  # comments or blank lines after the last event
         await response.write(b"".join(held))
     if ended is None:
-        await response.write(TRUNCATED_FRAME)
+        await response.write(TRUNCATED_FRAME if sink is CANONICAL_SINK else truncated_frame(sink))
         return "truncated", usage
     return ended, usage
 

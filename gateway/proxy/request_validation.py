@@ -19,15 +19,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 
 from gateway import json_codec
+from gateway.engine.protocol import operations as client_operations
 from gateway.proxy.schema_errors import a_json_type, error_finder_class, error_for, invalid_request
 from gateway.proxy.schema_predicate import Check, NotPlainJSON, PredicateCompiler, UnsupportedSchema
 from gateway.schema_files import load_schema
 
-SCHEMA_FILES = {
-    "chat": "chat_completion_request.schema.json",
-    "completions": "completion_request.schema.json",
-    "embeddings": "embedding_request.schema.json",
-}
+# every client operation's request schema, from the one table of operations (gateway/protocols/)
+SCHEMA_FILES = {operation.key: operation.schema for operation in client_operations()}
 
 _NOT_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "

@@ -5,8 +5,8 @@ UpstreamFailure (and may be retried elsewhere). Once the 200 is prepared, nothin
 but cancellation: a failed upstream (stall, reset, cut, its own error event, bytes that are not events,
 an event over `upstream.max_event_bytes`) and even a bug of the gateway's own end the client's stream
 with an error event then `[DONE]` (or, with the client gone, end the connection) — never with a second
-HTTP response written into the body. How the stream ended is `access["stream_outcome"]`; the usage
-the upstream reported is `access["usage"]` (for the key's `tpm`, metrics and the access log), whether
+HTTP response written into the body. How the stream ended is `access.stream_outcome`; the usage
+the upstream reported is `access.usage` (for the key's `tpm`, metrics and the access log), whether
 the client asked to be shown it (`stream_options.include_usage`) or not.
 """
 
@@ -15,17 +15,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiohttp import web
 
-from gateway.app_keys import AccessFields
+from gateway import json_codec
+from gateway.engine.client_stream import CANONICAL_SINK, NativeErrorSink, StreamSink
 from gateway.engine.dialect import Operation
+from gateway.engine.protocol import CANONICAL_STREAM, ClientProtocol
 from gateway.engine.stream_translator import StreamTranslator, gateway_error_frames, usage_requested
 from gateway.framing import DECODERS
 from gateway.framing.events import DEFAULT_MAX_EVENT_BYTES, StreamDecoder, StreamEvent, StreamFramingError
 from gateway.framing.sse import SseDecoder
 from gateway.proxy.passthrough import pass_through
+from gateway.proxy.request_record import RequestRecord
 from gateway.proxy.stream_outcome import StreamOutcome, failure_outcome
 from gateway.redaction import Redactor
 from gateway.rules.context import EvalContext
@@ -35,7 +39,8 @@ log = structlog.get_logger("gateway.stream")
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-INTERNAL_ERROR_FRAME = gateway_error_frames("the gateway failed while relaying the stream", "internal_error")
+INTERNAL = ("the gateway failed while relaying the stream", "internal_error")
+INTERNAL_ERROR_FRAME = gateway_error_frames(*INTERNAL)
 
 _NO_SECRETS = Redactor()
 
@@ -51,13 +56,18 @@ async def relay_stream(
     reply: UpstreamReply,
     operation: Operation,
     ctx: EvalContext,
-    access: AccessFields,
+    access: RequestRecord,
     headers: dict[str, str],
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     redactor: Redactor = _NO_SECRETS,
+    *,
+    sink: StreamSink = CANONICAL_SINK,
+    native: ClientProtocol | None = None,
 ) -> web.StreamResponse:
     """Stream the reply to the client. `max_event_bytes`: the largest upstream event held
-    (`upstream.max_event_bytes`); `redactor`: the provider's, for the error events relayed."""
+    (`upstream.max_event_bytes`); `redactor`: the provider's, for the error events relayed; `sink`:
+    where canonical chunks go (the client protocol's framing); `native`: the client's protocol when
+    the upstream speaks it (its bytes are relayed as they are)."""
     if operation.stream is None and not reply.headers.get("Content-Type", "").startswith("text/event-stream"):
         # relayed as they are, these bytes would not be a stream the client can read
         raise UpstreamFailure(
@@ -68,7 +78,10 @@ async def relay_stream(
         )
     upstream = reply.chunks()
     # built while the upstream thinks, not between its first byte and ours
-    translator = StreamTranslator(operation.stream, ctx, redactor) if operation.stream is not None else None
+    spec = operation.stream
+    if spec is None and native is None and sink is not CANONICAL_SINK:
+        spec = CANONICAL_STREAM  # OpenAI-format chunks, for a client of another protocol
+    translator = StreamTranslator(spec, ctx, redactor, sink) if spec is not None else None
     response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         first = await anext(upstream)
@@ -80,8 +93,10 @@ async def relay_stream(
     outcome: StreamOutcome = "internal_error"
     try:
         await response.prepare(request)
-        access["ttfb_ms"] = round((time.perf_counter() - access["started"]) * 1000, 3)
-        if translator is None:
+        access.ttfb_ms = round((time.perf_counter() - access.started) * 1000, 3)
+        if native is not None:
+            outcome, usage = await _relay_native(response, chunks, reply, native, max_event_bytes, redactor)
+        elif translator is None:
             sse = SseDecoder(max_event_bytes)
             show_usage = usage_requested(ctx.request)
             outcome, usage = await pass_through(response, chunks, reply, sse, redactor, show_usage=show_usage)
@@ -90,10 +105,10 @@ async def relay_stream(
             outcome = await _translate(response, chunks, reply, translator, decoder)
             usage = translator.usage
         if usage is not None:
-            access["usage"] = usage
+            access.usage = usage
         await response.write_eof()
     except ConnectionResetError:  # the client went away: stop, and let the upstream go too
-        access["client_closed"] = True
+        access.client_closed = True
         outcome = "client_closed"
         reply.abort()
     except asyncio.CancelledError:  # the client went away (handler cancellation) or shutdown
@@ -106,20 +121,23 @@ async def relay_stream(
         log.exception("stream_relay_failed")
         outcome = "internal_error"
         reply.abort()
-        await _end_with_error(request, response)
+        if native is not None:
+            sink = NativeErrorSink(native)
+        await _end_with_error(request, response, translator.sink if translator is not None else sink)
     finally:
-        access["stream_outcome"] = outcome
+        access.stream_outcome = outcome
     return response
 
 
-async def _end_with_error(request: web.Request, response: web.StreamResponse) -> None:
+async def _end_with_error(request: web.Request, response: web.StreamResponse, sink: StreamSink) -> None:
     """After a failure of the gateway's own mid-stream: an error event and the end of the body when
     the client can still be written to; otherwise the connection is closed (the client sees a cut)."""
     transport = request.transport
     if transport is None or transport.is_closing():
         return
     try:
-        await response.write(INTERNAL_ERROR_FRAME)
+        frame = INTERNAL_ERROR_FRAME if sink is CANONICAL_SINK else gateway_error_frames(*INTERNAL, sink)
+        await response.write(frame)
         await response.write_eof()
     except Exception:  # the response is in no state to take it: cut the connection instead
         transport.close()
@@ -157,7 +175,7 @@ async def _translate(
                 reply.abort()
                 if translator.done:  # complete already: what followed its end is not the client's
                     break
-                await response.write(gateway_error_frames(fault.message, fault.code))
+                await response.write(gateway_error_frames(fault.message, fault.code, translator.sink))
                 return fault.outcome
             if translator.failed:
                 reply.abort()
@@ -172,7 +190,7 @@ async def _translate(
                 await response.write(tail)
     except UpstreamFailure as failure:
         if not translator.done:
-            await response.write(gateway_error_frames(failure.message, failure.code))
+            await response.write(gateway_error_frames(failure.message, failure.code, translator.sink))
             return failure_outcome(failure)
     return translator.failure or "ok"
 
@@ -184,3 +202,45 @@ def _first_frame(translator: StreamTranslator, events: list[StreamEvent]) -> tup
         if frame:
             return frame, events[i + 1 :]
     return b"", []
+
+
+async def _relay_native(
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    reply: UpstreamReply,
+    protocol: ClientProtocol,
+    max_event_bytes: int,
+    redactor: Redactor,
+) -> tuple[StreamOutcome, dict[str, Any] | None]:
+    """The client protocol's own stream, relayed as it came; its usage read for the gateway's counts
+    (the usage pieces of its events merged, then made canonical by the protocol's rule)."""
+
+    def usage_piece(data: str) -> dict[str, Any] | None:
+        try:
+            event = json_codec.loads(data)
+        except json_codec.JSONDecodeError:
+            return None
+        if not isinstance(event, dict):
+            return None
+        message = event.get("message")
+        piece = message.get("usage") if isinstance(message, dict) else None
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            piece = {**piece, **usage} if isinstance(piece, dict) else usage
+        return piece if isinstance(piece, dict) else None
+
+    outcome, native_usage = await pass_through(
+        response,
+        chunks,
+        reply,
+        SseDecoder(max_event_bytes),
+        redactor,
+        show_usage=True,
+        end_event=protocol.passthrough_end_event,
+        usage_of=usage_piece,
+        sink=NativeErrorSink(protocol),
+    )
+    usage = None
+    if native_usage is not None and protocol.passthrough_usage is not None:
+        usage = protocol.passthrough_usage({"usage": native_usage}, EvalContext())
+    return outcome, usage if isinstance(usage, dict) else None

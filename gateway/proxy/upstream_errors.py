@@ -67,3 +67,17 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
             continue
         headers[name] = redactor.redact(text)
     return web.Response(status=status, body=json_codec.dumps({"error": error}), headers=headers)
+
+
+async def native_error_response(reply: UpstreamReply, provider: Provider) -> web.Response:
+    """An error from an upstream that speaks the client's protocol: its status and body as they are
+    (the client's SDK knows them), every configured secret redacted; Retry-After and the like kept."""
+    raw = await reply.read()
+    text = provider.redactor.redact(raw.decode("utf-8", errors="replace"))
+    headers = {"Content-Type": reply.headers.get("Content-Type", "application/json")}
+    for name in _PASSED_HEADERS:
+        value = reply.headers.get(name)
+        if value is not None:
+            headers[name] = value
+    status = reply.status if reply.status >= 400 else 502
+    return web.Response(status=status, body=text.encode(), headers=headers)

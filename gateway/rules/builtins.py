@@ -89,6 +89,15 @@ def _fast_contains(subject: Any, search: Any) -> Any:
     return _SLOW
 
 
+def _fast_merge(*objects: Any) -> Any:
+    if all(type(obj) is dict for obj in objects):
+        merged: dict[str, Any] = {}
+        for obj in objects:
+            merged.update(obj)
+        return merged
+    return _SLOW
+
+
 _FAST_BUILTINS: dict[str, Callable[..., Any]] = {
     "type": _fast_type,
     "join": _fast_join,
@@ -98,6 +107,7 @@ _FAST_BUILTINS: dict[str, Callable[..., Any]] = {
     "to_string": _fast_to_string,
     "not_null": _fast_not_null,
     "contains": _fast_contains,
+    "merge": _fast_merge,
 }
 
 

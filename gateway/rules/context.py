@@ -15,6 +15,8 @@ class EvalContext:
     (fixed once per request so every chunk of a stream carries the same timestamp).
     `upstream_header(name)` reads `upstream_headers`: the upstream reply's headers, once it has replied.
     `memo` keeps what was computed from the request alone, once (see request_constants.py).
+    `client()` returns `client_request`: the client's own body when it spoke another protocol than
+    the canonical one (`request()` is then the canonical form of it); else the same as `request()`.
     """
 
     request: Any = None
@@ -23,3 +25,4 @@ class EvalContext:
     counters: dict[str, int] = field(default_factory=dict)
     upstream_headers: Mapping[str, str] = field(default_factory=dict)
     memo: dict[object, Any] | None = None  # made on first use: most requests never need one
+    client_request: Any = None

@@ -28,6 +28,11 @@ def _request(ctx: EvalContext) -> Any:
     return ctx.request
 
 
+def _client(ctx: EvalContext) -> Any:
+    """`client()`: the client's request as it sent it, in its own protocol (`request()` is canonical)."""
+    return ctx.client_request if ctx.client_request is not None else ctx.request
+
+
 def _state(ctx: EvalContext) -> Any:
     """`state()`: the per-request stream state (ids, counters, accumulated usage)."""
     return ctx.state
@@ -281,6 +286,7 @@ def _merge_each(_ctx: EvalContext, items: Any, extra: Any) -> Any:
 
 GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "request": FunctionSpec(_request, 0, 0),
+    "client": FunctionSpec(_client, 0, 0),
     "state": FunctionSpec(_state, 0, 0, pure=False),
     "now": FunctionSpec(_now, 0, 0),
     "upstream_header": FunctionSpec(_upstream_header, 1, 1, pure=False),

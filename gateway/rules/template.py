@@ -170,6 +170,9 @@ def compile_transform(spec: Mapping[str, Any] | None, compiler: Compiler, where:
     return BodyTransform(template, set_fields, rename, drop)
 
 
+IDENTITY = BodyTransform(None)  # the body as it is
+
+
 def chain_transforms(first: BodyTransform, then: BodyTransform) -> BodyTransform:
     """`first`, then `then`'s set/rename/drop over its output (`then` may not have a template)."""
     if then.template is not None:

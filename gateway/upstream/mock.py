@@ -20,7 +20,7 @@ import base64
 import hashlib
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -53,7 +53,9 @@ MAX_VECTOR_VALUES = 262_144  # inputs x dimensions: about 2.5 MB of JSON and 30 
 
 class MockTransport:
     @asynccontextmanager
-    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[MockReply]:
+    async def open(
+        self, target: Target, url: str, body: bytes, extra_headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[MockReply]:
         yield respond(url, json_codec.loads(body))
 
 

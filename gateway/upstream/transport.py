@@ -110,7 +110,9 @@ class UpstreamReply(Protocol):
 
 
 class Transport(Protocol):
-    def open(self, target: Target, url: str, body: bytes) -> AbstractAsyncContextManager[UpstreamReply]: ...
+    def open(
+        self, target: Target, url: str, body: bytes, extra_headers: Mapping[str, str] | None = None
+    ) -> AbstractAsyncContextManager[UpstreamReply]: ...
 
 
 class HttpReply:
@@ -155,10 +157,13 @@ class HttpTransport:
         self._pool = pool
         self._header_blocks: dict[int, tuple[Mapping[str, str], bytes]] = {}
 
-    def open(self, target: Target, url: str, body: bytes) -> AbstractAsyncContextManager[UpstreamReply]:
+    def open(
+        self, target: Target, url: str, body: bytes, extra_headers: Mapping[str, str] | None = None
+    ) -> AbstractAsyncContextManager[UpstreamReply]:
         """Send; the context yields once the response headers are in. Connect, first-byte, idle
-        (between reads) and total timeouts come from the target."""
-        return _Exchange(self, target, url, body)
+        (between reads) and total timeouts come from the target. `extra_headers`: the client's own,
+        relayed to an upstream that speaks its protocol (the provider's auth and headers win)."""
+        return _Exchange(self, target, url, body, extra_headers)
 
     def head(
         self, url: str, egress: Egress, headers: Mapping[str, str], body: bytes, cache: bool
@@ -205,10 +210,18 @@ class _Exchange:
     """`HttpTransport.open`: acquire a connection, send, wait for the headers; on exit return the
     connection to the pool when the reply was read to its end, close it otherwise."""
 
-    __slots__ = ("_body", "_conn", "_target", "_transport", "_url")
+    __slots__ = ("_body", "_conn", "_extra", "_target", "_transport", "_url")
 
-    def __init__(self, transport: HttpTransport, target: Target, url: str, body: bytes) -> None:
+    def __init__(
+        self,
+        transport: HttpTransport,
+        target: Target,
+        url: str,
+        body: bytes,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._transport = transport
+        self._extra = extra_headers
         self._target = target
         self._url = url
         self._body = body
@@ -222,7 +235,11 @@ class _Exchange:
         egress = provider.egress
         try:
             if provider.signer is not None:
-                headers = await provider.signer.sign(self._url, provider.headers, body)
+                signed = {**self._extra, **provider.headers} if self._extra else provider.headers
+                headers = await provider.signer.sign(self._url, signed, body)
+                where, head = self._transport.head(self._url, egress, headers, body, cache=False)
+            elif self._extra:
+                headers = {**self._extra, **provider.headers}
                 where, head = self._transport.head(self._url, egress, headers, body, cache=False)
             else:
                 where, head = self._transport.head(self._url, egress, provider.headers, body, cache=True)

@@ -27,6 +27,9 @@ class ReplayTransport:
     sent: list[Sent] = field(default_factory=list)
 
     @asynccontextmanager
-    async def open(self, target: Target, url: str, body: bytes) -> AsyncIterator[MockReply]:
-        self.sent.append(Sent(url, target.provider.headers, json_codec.loads(body)))
+    async def open(
+        self, target: Target, url: str, body: bytes, extra_headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[MockReply]:
+        headers = {**(extra_headers or {}), **target.provider.headers}
+        self.sent.append(Sent(url, headers, json_codec.loads(body)))
         yield MockReply(self.status, self.headers, self.parts)

@@ -263,5 +263,7 @@ async def test_in_flight_stream_finishes_on_its_config(
         == "Hello from the fake stream."
     )
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    # the fake marks its reply finished once its last write returns, which may be after the gateway
+    # has read it all and answered: wait for that, never cut
+    await fake_anthropic.requests[0].finished.expect_async()
     assert not fake_anthropic.requests[0].closed.is_set()
-    assert fake_anthropic.requests[0].finished.is_set()

@@ -45,8 +45,9 @@ auth:
 """
 )
 SERVED = (
-    "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models, "
-    "GET /v1/models/{model}, GET /healthz, GET /readyz, GET /metrics"
+    "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/messages, "
+    "POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{model}, GET /healthz, GET /readyz, "
+    "GET /metrics, GET /"
 )
 
 
@@ -80,7 +81,12 @@ def bearer(key: str) -> dict[str, str]:
 # ---- unknown URLs and methods ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v1/responses"), ("POST", "/v1/messages"), ("GET", "/v2/models"), ("DELETE", "/v1/models/")],
+    [
+        ("POST", "/v1/responses"),
+        ("POST", "/v1/messages/batches"),
+        ("GET", "/v2/models"),
+        ("DELETE", "/v1/models/"),
+    ],
 )
 async def test_an_unknown_url_names_its_method_and_path_and_lists_what_is_served(
     open_client: TestClient[Any, Any], method: str, path: str

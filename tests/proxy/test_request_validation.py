@@ -912,7 +912,28 @@ _SEEDS: dict[str, list[dict[str, Any]]] = {
     "chat": [body for op, _, body in VALID if op == "chat"],
     "completions": [body for op, _, body in VALID if op == "completions"],
     "embeddings": [body for op, _, body in VALID if op == "embeddings"],
+    "anthropic.messages": [
+        {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]},
+        {
+            "model": "m",
+            "max_tokens": 1024,
+            "stream": True,
+            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "w", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "18C"}]},
+            ],
+            "tools": [{"name": "w", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "auto"},
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+        },
+    ],
 }
+_SEEDS["anthropic.count_tokens"] = [
+    {key: value for key, value in body.items() if key != "max_tokens"}
+    for body in _SEEDS["anthropic.messages"]
+]
 
 
 def _error_of(validator: RequestValidator, operation: str, body: Any) -> GatewayError | None:

@@ -60,8 +60,9 @@ def test_our_request_schema_is_no_stricter_than_the_spec(operation: str) -> None
     assert not stale, f"listed in DELIBERATE but no longer stricter: {stale}"
 
 
-def test_every_operation_is_compared() -> None:
-    assert set(SPEC_REQUESTS) == set(SCHEMA_FILES)
+def test_every_openai_operation_is_compared() -> None:
+    """Every operation of the OpenAI protocol (the other protocols' schemas have no OpenAPI spec here)."""
+    assert set(SPEC_REQUESTS) == {key for key in SCHEMA_FILES if "." not in key}
 
 
 # --- The comparison itself: it finds each kind of tightening, and nothing where there is none -------

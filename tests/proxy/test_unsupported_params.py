@@ -1,4 +1,4 @@
-"""What a target cannot honour (attempts._prepare): conditions over the upstream model, the 400 that
+"""What a target cannot honour (target_request.prepare): conditions over the upstream model, the 400 that
 says why, and the x-gateway-dropped-params header for the target that answers."""
 
 from __future__ import annotations
