@@ -3,6 +3,7 @@
 #   make run                                    serve routes.yaml on 127.0.0.1:8080
 #   make run HOST=0.0.0.0 PORT=9000 CONFIG=my.yaml ARGS="--workers 2 --log-format json"
 #   make check CONFIG=my.yaml                   gateway check: every problem, each unavailable model
+#   make clients                                the real client CLIs the tests drive (npm; else they skip)
 # HOST, PORT, CONFIG and ARGS are taken from the command line only (a shell's exported HOST is ignored).
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,8 +13,10 @@ HOST   :=
 PORT   :=
 ARGS   :=
 STAMP  := $(VENV)/.installed
+CLIENTS := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
 
-.PHONY: run check test lint typecheck bench clean
+.PHONY: run check test lint typecheck bench clients clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +46,18 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py $(BENCH_ARGS)
 
+# Claude Code, pinned in tests/clients/package-lock.json, for tests/integration/test_claude_code.py.
+# Not part of `make test`, which needs Python only: without npm (or the registry) those tests skip.
+clients: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: the Claude Code tests will be skipped"; \
+	elif npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error >/dev/null; then \
+	  touch $@; \
+	else \
+	  echo "npm ci failed: the Claude Code tests will be skipped"; \
+	fi
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info $(CLIENTS)/node_modules
