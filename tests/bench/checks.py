@@ -12,6 +12,9 @@ Row = dict[str, Any]
 
 GATEWAYS = ("gateway-openai", "gateway-anthropic")
 MEMORY_TARGET = "gateway-openai"  # the target the --memory-requests phase runs against
+# Anthropic Messages ingress: (target, rps floor, ceiling on added stream TTFB / the passthrough's or None);
+# both against passthrough-messages, the bare passthrough relaying the same Messages request
+MESSAGES_TARGETS = (("gateway-messages-native", 1.0, None), ("gateway-messages-openai", 0.7, 1.5))
 
 
 def _num(value: Any) -> float | None:
@@ -208,7 +211,9 @@ def evaluate(
         )
     )
 
-    # 7. LiteLLM
+    rows += _messages_rows(by, ratios, meta)
+
+    # 8. LiteLLM
     lite = litellm or {}
     value = _num(lite.get("ratio"))
     rows.append(
@@ -224,4 +229,39 @@ def evaluate(
     )
     if value is None and lite.get("reason"):
         rows[-1]["measured"] = f"n/a: {lite['reason']}"
+    return rows
+
+
+def _messages_rows(by: dict[str, Result], ratios: dict[str, Any], meta: dict[str, Any]) -> list[Row]:
+    """The Messages ingress targets: throughput, and added stream TTFB where a translation sits in between,
+    each relative to the floor the target names (report.derive). Ratios unrounded: 0.996 is not 1.0."""
+    rows: list[Row] = []
+    for name, rps_floor, ttfb_ceiling in MESSAGES_TARGETS:
+        res = by.get(name)
+        floor = (ratios.get(name) or {}).get("floor") or "passthrough-messages"
+        rps, floor_rps = _phase(res, "load", "rps"), _phase(by.get(floor), "load", "rps")
+        value = rps / floor_rps if rps is not None and floor_rps else None
+        rows.append(
+            _row(
+                f"rps c={meta['conns']}, {name} / {floor}",
+                f">= {rps_floor}",
+                value,
+                partial(operator.le, rps_floor),
+                f"{value:.3f} ({rps:.0f} / {floor_rps:.0f} rps)" if value is not None else "",
+            )
+        )
+        if ttfb_ceiling is None:
+            continue
+        added = _num(((res or {}).get("added") or {}).get("ttfb_p50_ms"))
+        floor_added = _num(((by.get(floor) or {}).get("added") or {}).get("ttfb_p50_ms"))
+        value = added / floor_added if added is not None and floor_added and floor_added > 0 else None
+        rows.append(
+            _row(
+                f"stream TTFB p50 added vs direct-messages, {name} / {floor}",
+                f"<= {ttfb_ceiling}",
+                value,
+                partial(operator.ge, ttfb_ceiling),
+                f"{value:.2f} ({_ms(added)} / {_ms(floor_added)})" if value is not None else "",
+            )
+        )
     return rows

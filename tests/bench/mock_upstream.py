@@ -154,12 +154,12 @@ OPENAI_DONE = b"data: [DONE]\n\n"
 
 
 def _event(obj: dict[str, Any]) -> bytes:
-    return b"event: " + obj["type"].encode() + b"\ndata: " + _dumps(obj) + b"\n\n"
+    return b"event: " + str(obj["type"]).encode() + b"\ndata: " + _dumps(obj) + b"\n\n"
 
 
 def anthropic_events(n: int) -> list[bytes]:
     """The Messages API stream for one text block of n text_delta events."""
-    start = {
+    start: dict[str, Any] = {
         "type": "message_start",
         "message": {
             "id": MSG_ID,
@@ -177,7 +177,7 @@ def anthropic_events(n: int) -> list[bytes]:
             },
         },
     }
-    events = [
+    events: list[dict[str, Any]] = [
         start,
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     ]

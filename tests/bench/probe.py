@@ -1,10 +1,11 @@
-"""Readiness and sanity probes against a target's POST /v1/chat/completions (stdlib HTTP)."""
+"""Readiness and sanity probes against a target's POST /v1/chat/completions or /v1/messages (stdlib HTTP)."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from procs import Proc
@@ -29,7 +30,7 @@ def post(url: str, body: bytes, timeout_s: float = 5.0) -> tuple[int, bytes]:
 
 
 def wait_ready(proc: Proc, url: str, body: bytes, timeout_s: float) -> float:
-    """Seconds from spawn until the first 200 on a chat request; TargetFailed if it dies or times out."""
+    """Seconds from spawn until the first 200 on a request; TargetFailed if it dies or times out."""
     last = "no answer"
     while time.perf_counter() - proc.started < timeout_s:
         if not proc.alive():
@@ -46,16 +47,29 @@ def wait_ready(proc: Proc, url: str, body: bytes, timeout_s: float) -> float:
     raise TargetFailed(f"not ready after {timeout_s:.0f}s (last: {last})")
 
 
-def check_chat(url: str, body: bytes) -> str:
-    """One non-streaming request; returns the assistant text or raises TargetFailed."""
+def reply_text(api: str, reply: Any) -> Any:
+    """The assistant text of a non-streamed reply: OpenAI chat's message content, or the Messages API's
+    first content block's text (None when the reply has another shape)."""
+    try:
+        if api == "messages":
+            block = reply["content"][0]
+            return block["text"] if block.get("type") == "text" else None
+        return reply["choices"][0]["message"]["content"]
+    except (LookupError, TypeError, AttributeError):
+        return None
+
+
+def check_reply(url: str, body: bytes, api: str = "chat") -> str:
+    """One non-streaming request of that API ("chat" or "messages"); returns the assistant text or raises
+    TargetFailed."""
     try:
         status, data = post(url, body)
     except OSError as e:
-        raise TargetFailed(f"chat probe failed: {e!r}") from e
+        raise TargetFailed(f"{api} probe failed: {e!r}") from e
     try:
-        content = json.loads(data)["choices"][0]["message"]["content"]
-    except (ValueError, LookupError, TypeError):
+        content = reply_text(api, json.loads(data))
+    except ValueError:
         content = None
     if status != 200 or not isinstance(content, str) or not content:
-        raise TargetFailed(f"chat probe: HTTP {status}, unexpected body {data[:300]!r}")
+        raise TargetFailed(f"{api} probe: HTTP {status}, unexpected body {data[:300]!r}")
     return content

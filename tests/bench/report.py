@@ -31,19 +31,25 @@ ADDED = (
 
 
 def derive(results: list[Result]) -> dict[str, Any]:
-    """Adds res["added"] (target minus direct) to every ok target; returns gateway/passthrough ratios."""
+    """Adds res["added"] (target minus its baseline, res["baseline"], "direct" when not given) to every ok
+    target but the direct ones; returns the gateway/passthrough ratios, each gateway target's divided by
+    its floor's (res["floor"], "passthrough" when not given)."""
     by_name = {r["target"]: r for r in results}
-    direct, passthrough = by_name.get("direct"), by_name.get("passthrough")
     for res in results:
-        if res["status"] == "ok" and res is not direct:
+        baseline = res.get("baseline", "direct")
+        if res["status"] == "ok" and baseline is not None and res["target"] != "direct":
+            direct = by_name.get(baseline)
             res["added"] = {k: _sub(_get(res, ph, key), _get(direct, ph, key)) for k, ph, key in ADDED}
     ratios: dict[str, Any] = {}
-    pt_added = (passthrough or {}).get("added") or {}
     for res in results:
         if not res["target"].startswith("gateway") or res["status"] != "ok":
             continue
+        floor = res.get("floor") or "passthrough"
+        passthrough = by_name.get(floor)
+        pt_added = (passthrough or {}).get("added") or {}
         added = res.get("added") or {}
         ratios[res["target"]] = {
+            "floor": floor,
             "rps": _div(_get(res, "load", "rps"), _get(passthrough, "load", "rps")),
             "added_p50": _div(added.get("p50_ms"), pt_added.get("p50_ms")),
             "added_p99": _div(added.get("p99_ms"), pt_added.get("p99_ms")),
@@ -109,7 +115,13 @@ def render(
     if checks:
         out += render_targets(checks)
 
-    out += ["## Non-streaming chat", ""]
+    out += ["## Non-streaming", ""]
+    if any(r.get("api") == "messages" for r in ok):
+        out += [
+            "Chat requests; the *-messages targets send the Messages request, and their added figures are "
+            "against direct-messages.",
+            "",
+        ]
     out += _table(
         [
             "target",
@@ -290,10 +302,11 @@ def render(
             "",
         ]
         out += _table(
-            ["target", "rps ratio", "added p50 ratio", "added p99 ratio", "added TTFB p50 ratio"],
+            ["target", "floor", "rps ratio", "added p50 ratio", "added p99 ratio", "added TTFB p50 ratio"],
             [
                 [
                     name,
+                    v.get("floor", "passthrough"),
                     _f(v["rps"], 2),
                     _f(v["added_p50"], 2),
                     _f(v["added_p99"], 2),

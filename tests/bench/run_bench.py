@@ -1,6 +1,6 @@
 """Gateway overhead benchmark: direct vs bare passthrough vs the gateway, in one run.
 
-  python tests/bench/run_bench.py [--targets direct,passthrough,gateway-openai,gateway-anthropic,...]
+  python tests/bench/run_bench.py [--targets direct,passthrough,gateway-openai,gateway-messages-native,...]
                                   [--serial-s 5] [--load-s 8] [--streams 300] [--memory-requests 100000]
                                   [--litellm] [--out-dir bench-results]
 
@@ -16,6 +16,10 @@ first CPU, the mock, load generator and this script on the second. Load comes fr
 PATH, otherwise from the built-in load.py. --litellm then runs ../shared/bench/run.py (direct,
 passthrough, LiteLLM and the gateway). Results: markdown on stdout, with a "Targets" table (the issue's
 performance targets, PASS / FAIL / n/a), and bench-results/bench-<timestamp>.md + .json.
+
+The *-messages targets send an Anthropic Messages request to /v1/messages instead; their "added" figures
+are against direct-messages (the mock's /v1/messages, measured whenever one of them is) and their ratios
+against passthrough-messages (the bare passthrough relaying the same request).
 """
 
 from __future__ import annotations
@@ -38,14 +42,14 @@ from typing import Any
 import litellm_cmp
 from checks import MEMORY_TARGET, evaluate
 from loadgen import LoadTool, run_streams
-from probe import TargetFailed, check_chat, wait_ready
+from probe import TargetFailed, check_reply, wait_ready
 from procs import Proc, Supervisor, cpu_plan, free_port
 from report import derive, render
-from targets import TARGETS, Target, delay_prefix, gateway_config, mock_argv, target_argv
+from targets import CHAT, MESSAGES, TARGETS, Api, Target, delay_prefix, gateway_config, mock_argv, target_argv
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH = CHAT.path
 STREAM_WARMUP = 20
 DELAY_STREAM_WARMUP = 3
 
@@ -65,10 +69,10 @@ class Bench:
     upstream_port: int
     gateway_yaml: Path
 
-    def body_file(self, model: str) -> Path:
-        path = self.work / f"body-{model}.json"
+    def body_file(self, model: str, api: Api = CHAT) -> Path:
+        path = self.work / f"body-{api.name}-{model}.json"
         if not path.exists():
-            obj = json.loads((HERE / "chat_request.json").read_bytes())
+            obj = json.loads(api.body_file.read_bytes())
             obj["model"] = model
             path.write_bytes(json.dumps(obj, separators=(",", ":")).encode())
         return path
@@ -112,8 +116,8 @@ class Bench:
 
     def measure(self, res: dict[str, Any], proc: Proc, base: str, target: Target) -> None:
         a = self.args
-        url, body_file = base + CHAT_PATH, self.body_file(target.model)
-        res["probe_content"] = check_chat(url, body_file.read_bytes())[:80]
+        url, body_file = base + target.api.path, self.body_file(target.model, target.api)
+        res["probe_content"] = check_reply(url, body_file.read_bytes(), target.api.name)[:80]
         phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("warmup", lambda: self.tool.run(url, a.conns, a.warmup_s, body_file)),
         ]
@@ -131,7 +135,8 @@ class Bench:
             )
         if target.delay_model and a.chunk_delay_ms > 0 and a.delay_streams > 0:
             prefix = delay_prefix(a.chunk_delay_ms) if target.kind == "direct" else ""
-            delay_url, delay_body = base + prefix + CHAT_PATH, self.body_file(target.delay_model)
+            delay_url = base + prefix + target.api.path
+            delay_body = self.body_file(target.delay_model, target.api)
             phases.append(
                 (
                     "stream_delay",
@@ -165,18 +170,22 @@ class Bench:
         if target.name == MEMORY_TARGET and a.memory_requests > 0:
             res["memory"] = self.memory(res, proc, url, body_file)
 
-    def run_direct(self, mock: Proc, startup_s: float, idle_kb: int) -> dict[str, Any]:
+    def run_direct(self, target: Target, mock: Proc, startup_s: float, idle_kb: int) -> dict[str, Any]:
+        """A direct target: the mock itself (already running), asked target.api's request."""
         res: dict[str, Any] = {
-            "target": "direct",
-            "about": TARGETS["direct"].about,
+            "target": target.name,
+            "about": target.about,
             "status": "ok",
             "cmd": " ".join(mock.argv),
             "pid": mock.pid,
             "startup_s": startup_s,
             "rss_idle_kb": idle_kb,
+            "api": target.api.name,
+            "baseline": None,
+            "floor": None,
         }
         try:
-            self.measure(res, mock, f"http://127.0.0.1:{self.upstream_port}", TARGETS["direct"])
+            self.measure(res, mock, f"http://127.0.0.1:{self.upstream_port}", target)
         except TargetFailed as e:
             res.update(status="failed", error=str(e), log_tail=mock.log_tail())
         return res
@@ -189,13 +198,17 @@ class Bench:
             "about": target.about,
             "status": "ok",
             "cmd": " ".join(argv),
+            "api": target.api.name,
+            "baseline": target.baseline,
+            "floor": target.floor,
         }
         base = f"http://127.0.0.1:{port}"
         proc = self.sup.spawn(target.name, argv, self.target_cpu, cwd=REPO)
         res["pid"] = proc.pid
         try:
-            body = self.body_file(target.model).read_bytes()
-            res["startup_s"] = round(wait_ready(proc, base + CHAT_PATH, body, self.args.startup_timeout), 3)
+            body = self.body_file(target.model, target.api).read_bytes()
+            ready = wait_ready(proc, base + target.api.path, body, self.args.startup_timeout)
+            res["startup_s"] = round(ready, 3)
             time.sleep(0.2)
             res["rss_idle_kb"] = proc.rss_kb()
             self.measure(res, proc, base, target)
@@ -211,7 +224,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--targets",
         default=",".join(TARGETS),
-        help=f"comma-separated, from {', '.join(TARGETS)} (direct is always measured first)",
+        help=f"comma-separated, from {', '.join(TARGETS)} (direct is always measured first, and "
+        "direct-messages whenever a *-messages target is)",
     )
     ap.add_argument("--warmup-s", type=float, default=2.0, help="warm-up at --conns before measuring")
     ap.add_argument("--serial-s", type=float, default=5.0, help="serial latency phase, 1 connection")
@@ -266,8 +280,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     if args.cpu_rounds < 1:
         ap.error("--cpu-rounds must be >= 1")
-    args.target_names = ["direct"] + [n for n in dict.fromkeys(names) if n != "direct"]
+    args.target_names = target_order(names)
     return args
+
+
+def target_order(names: list[str]) -> list[str]:
+    """The targets to measure: direct first, then every direct target a chosen target's "added" figures
+    need (its baseline), then the rest in the order given."""
+    chosen = list(dict.fromkeys(["direct", *names]))
+    baselines = [TARGETS[n].baseline for n in chosen if TARGETS[n].kind != "direct"]
+    directs = [n for n in dict.fromkeys([*chosen, *baselines]) if TARGETS[n].kind == "direct"]
+    return directs + [n for n in chosen if n not in directs]
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -326,6 +349,7 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
     else:
         pin = "none (needs taskset and >= 2 CPUs), so figures are noisier"
     body_len = len(bench.body_file(TARGETS["direct"].model).read_bytes())
+    messages_len = len(bench.body_file(TARGETS["direct-messages"].model, MESSAGES).read_bytes())
     if tool.wrk:
         load_cmd = f"wrk -t1 -c{{1|{a.conns}}} -d{{N}}s --timeout 10s -s tests/bench/post.lua URL"
     else:
@@ -336,13 +360,15 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             f"CPU pinning: {pin}",
             f"Load generator: {tool.description}",
             f"Request: POST {CHAT_PATH}, {body_len}-byte JSON body (tests/bench/chat_request.json, model "
-            f"per target); upstream: aiohttp mock (tests/bench/mock_upstream.py)",
+            f"per target); *-messages targets: POST {MESSAGES.path}, {messages_len}-byte Anthropic Messages "
+            "body (tests/bench/messages_request.json, the same conversation); upstream: aiohttp mock "
+            "(tests/bench/mock_upstream.py)",
             f"Per target, started fresh: startup probe, {a.warmup_s:g}s warm-up at c={a.conns}, serial c=1 "
             f"for {a.serial_s:g}s, load c={a.conns} for {a.load_s:g}s, {a.streams} sequential streams "
             f"(after {STREAM_WARMUP} warm-up, capped at {a.stream_max_s:g}s)"
             + (
                 f", then {a.delay_streams} streams with events {a.chunk_delay_ms:g} ms apart at the mock "
-                "(direct and gateway-openai/-anthropic)"
+                "(direct and the gateway targets but gateway-w1/-w2)"
                 if a.chunk_delay_ms > 0 and a.delay_streams > 0
                 else ""
             ),
@@ -362,14 +388,16 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             )
             + ", so CPU per request compares like with like (throughput is not the point)",
             "added = target - direct (the mock's OpenAI endpoint); for gateway-anthropic it includes the "
-            "OpenAI <-> Anthropic translation",
+            "OpenAI <-> Anthropic translation. *-messages targets: added = target - direct-messages (the "
+            "mock's /v1/messages), ratios to passthrough-messages (the bare passthrough relaying the same "
+            "Messages request); gateway-messages-openai includes the Messages <-> OpenAI chat translation",
             f"Wall time {wall_s:.0f}s; process logs in {bench.work}"
             + ("; INTERRUPTED, partial results" if interrupted else ""),
         ],
         "commands": [
             f"load: {load_cmd}",
             f"streams: python tests/bench/stream_client.py --url URL --n {a.streams} "
-            f"--warmup {STREAM_WARMUP}",
+            f"--warmup {STREAM_WARMUP} [--body-file tests/bench/messages_request.json]",
         ],
     }
 
@@ -428,8 +456,8 @@ def run_all(bench: Bench, results: list[dict[str, Any]]) -> None:
                 break
             label = f" (round {rnd + 1}/{a.cpu_rounds})" if name in rounds and a.cpu_rounds > 1 else ""
             log(f"[{name}] {TARGETS[name].about}{label}")
-            if name == "direct":
-                res = bench.run_direct(mock, round(mock_startup, 3), mock.rss_kb())
+            if TARGETS[name].kind == "direct":
+                res = bench.run_direct(TARGETS[name], mock, round(mock_startup, 3), mock.rss_kb())
             else:
                 res = bench.run_target(TARGETS[name])
             if res["status"] != "ok":

@@ -1,12 +1,16 @@
-"""Streaming (SSE) probe: time to first byte and total time of OpenAI-style chat streams.
+"""Streaming (SSE) probe: time to first byte and total time of chat or Messages API streams.
 
-Sends N streamed chat requests one after another over one keep-alive aiohttp session and prints
-one JSON line with percentiles in ms:
+Sends N streamed requests (the body file with "stream": true) one after another over one keep-alive
+aiohttp session and prints one JSON line with percentiles in ms:
   ttfb   request sent -> first body bytes received
-  total  request sent -> "data: [DONE]" received
-plus the mean number of SSE data events per stream and the error count.
+  total  request sent -> the stream's end: "data: [DONE]" (OpenAI) or "event: message_stop" (Anthropic,
+         which sends no [DONE])
+plus the mean number of SSE data events per stream (the end marker not counted) and the error count.
+An Anthropic `event: error` is an error, not an event.
 
   python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/chat/completions --n 300
+  python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/messages \
+      --body-file tests/bench/messages_request.json
 """
 
 from __future__ import annotations
@@ -24,29 +28,50 @@ from percentiles import summarize_ms
 HERE = Path(__file__).resolve().parent
 
 
+class SseEnd:
+    """Reads an SSE body chunk by chunk, counting data events until the stream's end marker: OpenAI's
+    `data: [DONE]` or Anthropic's `event: message_stop`, whichever the stream sends."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        """True once the end marker has arrived; RuntimeError on an `event: error`."""
+        self._buf += chunk
+        while b"\n\n" in self._buf:
+            message, self._buf = self._buf.split(b"\n\n", 1)
+            event, data = b"", False
+            for line in message.split(b"\n"):
+                if line.startswith(b"event:"):
+                    event = line[6:].strip()
+                elif line.startswith(b"data:"):
+                    if line[5:].strip() == b"[DONE]":
+                        return True
+                    data = True
+            if event == b"message_stop":
+                return True
+            if event == b"error":
+                raise RuntimeError(f"event: error: {message[:200]!r}")
+            self.events += data
+        return False
+
+
 async def one_stream(
     session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
 ) -> tuple[float, float, int]:
     t0 = time.perf_counter()
     ttfb: float | None = None
-    events = 0
-    buf = b""
+    sse = SseEnd()
     async with session.post(url, data=body, headers=headers) as resp:
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
         async for chunk in resp.content.iter_any():
             if ttfb is None:
                 ttfb = time.perf_counter() - t0
-            buf += chunk
-            while b"\n\n" in buf:
-                message, buf = buf.split(b"\n\n", 1)
-                for line in message.split(b"\n"):
-                    if not line.startswith(b"data:"):
-                        continue
-                    if line[5:].strip() == b"[DONE]":
-                        return ttfb, time.perf_counter() - t0, events
-                    events += 1
-    raise RuntimeError("stream ended without data: [DONE]")
+            if sse.feed(chunk):
+                return ttfb, time.perf_counter() - t0, sse.events
+    raise RuntimeError("stream ended without data: [DONE] or event: message_stop")
 
 
 async def run(url: str, body: bytes, auth: str, n: int, warmup: int, max_s: float) -> dict[str, Any]:

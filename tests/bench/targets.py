@@ -9,14 +9,33 @@ HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
+class Api:
+    """What a target is asked: the client API's path and the request body (its model set per target)."""
+
+    name: str
+    path: str
+    body_file: Path
+
+
+CHAT = Api("chat", "/v1/chat/completions", HERE / "chat_request.json")
+# the same conversation as chat_request.json, as an Anthropic Messages request (system, user, max_tokens)
+MESSAGES = Api("messages", "/v1/messages", HERE / "messages_request.json")
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     kind: str  # "direct" | "passthrough" | "gateway"
-    model: str  # the "model" sent in the chat request body
+    model: str  # the "model" sent in the request body
     about: str
     workers: int = 0  # > 0: start the gateway with --workers N (the passthrough with --procs N)
     load_only: bool = False  # only the load phase (and its CPU time); no serial, stream or memory phase
     delay_model: str | None = None  # model for the delayed-chunk stream phase (None: no such phase)
+    api: Api = CHAT
+    # "added" figures are this target's minus the baseline's (a direct target, same API: the mock does the
+    # same work for both); ratios divide by the floor's (the bare passthrough asked the same thing)
+    baseline: str = "direct"
+    floor: str = "passthrough"
 
 
 TARGETS = {
@@ -24,7 +43,22 @@ TARGETS = {
     for t in (
         Target("direct", "direct", "gpt-4o", "client -> mock upstream (baseline)", delay_model="gpt-4o"),
         Target(
+            "direct-messages",
+            "direct",
+            "claude-sonnet-4-5",
+            "client -> mock /v1/messages (baseline of the *-messages targets)",
+            api=MESSAGES,
+        ),
+        Target(
             "passthrough", "passthrough", "gpt-4o", "bare aiohttp + orjson proxy (tests/bench/passthrough.py)"
+        ),
+        Target(
+            "passthrough-messages",
+            "passthrough",
+            "claude-sonnet-4-5",
+            "the bare passthrough, Messages request -> mock /v1/messages (floor of the *-messages targets)",
+            api=MESSAGES,
+            baseline="direct-messages",
         ),
         Target(
             "gateway-openai",
@@ -39,6 +73,26 @@ TARGETS = {
             "bench-anthropic",
             "gateway -> mock /v1/messages (OpenAI <-> Anthropic)",
             delay_model="bench-anthropic-delay",
+        ),
+        Target(
+            "gateway-messages-native",
+            "gateway",
+            "bench-anthropic",
+            "gateway /v1/messages -> mock /v1/messages (anthropic dialect: relayed, only model rewritten)",
+            delay_model="bench-anthropic-delay",
+            api=MESSAGES,
+            baseline="direct-messages",
+            floor="passthrough-messages",
+        ),
+        Target(
+            "gateway-messages-openai",
+            "gateway",
+            "bench-openai",
+            "gateway /v1/messages -> mock /v1/chat/completions (Messages <-> OpenAI chat)",
+            delay_model="bench-openai-delay",
+            api=MESSAGES,
+            baseline="direct-messages",
+            floor="passthrough-messages",
         ),
         Target(
             "gateway-w1",
