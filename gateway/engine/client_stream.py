@@ -14,10 +14,9 @@ from typing import Any, Protocol
 import structlog
 
 from gateway import json_codec
-from gateway.engine.dialect import StreamStep
+from gateway.engine.dialect import StreamStep, step_applies
 from gateway.engine.protocol import ClientOperation, ClientProtocol
 from gateway.framing.sse import DONE_FRAME, encode_data
-from gateway.rules.compiler import is_false
 from gateway.rules.context import EvalContext
 
 log = structlog.get_logger("gateway.stream")
@@ -116,11 +115,8 @@ class ProtocolSink:
         ctx = self.ctx
         frames: list[bytes] = []
         for step in steps:
-            if step.when is not None and is_false(step.when(data, ctx)):
+            if not step_applies(step, data, ctx):
                 continue
-            if step.set_state:
-                updates = [(key, rule(data, ctx)) for key, rule in step.set_state]
-                ctx.state.update(updates)
             if step.emit is not None:
                 emitted = step.emit(data, ctx)
                 for event in emitted if isinstance(emitted, list) else (emitted,):

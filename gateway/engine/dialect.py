@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from gateway.rules.compiler import Compiler, Evaluator
+from gateway.rules.compiler import Compiler, Evaluator, is_false
+from gateway.rules.context import EvalContext
 from gateway.rules.functions import GENERIC_FUNCTIONS
 from gateway.rules.template import (
     BodyTransform,
@@ -133,8 +134,9 @@ class Dialect:
     native: Mapping[str, str] = field(default_factory=dict)
 
 
-def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
-    """Compile a resolved (extends already merged) and schema-valid dialect; RuleError on bad rules."""
+def compile_rulebook(spec: Mapping[str, Any], where: str) -> Compiler:
+    """The compiler of one rule file (a dialect or a client protocol): its `enums` tables and its
+    named `rules`, which its other rules call as enum('table', x) and rule('name', x)."""
     enums = {
         table: MappingProxyType({str(k): v for k, v in (entries or {}).items()})
         for table, entries in (spec.get("enums") or {}).items()
@@ -143,6 +145,23 @@ def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
     compiler = Compiler(GENERIC_FUNCTIONS, rules=rules, enums=enums)
     for rule_name, rule_spec in (spec.get("rules") or {}).items():
         rules[rule_name] = compile_rule(rule_spec, compiler, f"{where}.rules.{rule_name}")
+    return compiler
+
+
+def step_applies(step: StreamStep, data: Any, ctx: EvalContext) -> bool:
+    """Whether a stream step's `when` holds for `data`; if so its `set` is applied (all values
+    computed first, then stored). (The dialect translator inlines this: it is its hot loop.)"""
+    if step.when is not None and is_false(step.when(data, ctx)):
+        return False
+    if step.set_state:
+        updates = [(key, rule(data, ctx)) for key, rule in step.set_state]
+        ctx.state.update(updates)
+    return True
+
+
+def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
+    """Compile a resolved (extends already merged) and schema-valid dialect; RuleError on bad rules."""
+    compiler = compile_rulebook(spec, where)
 
     operations = {
         op: _operation(op_spec, compiler, f"{where}.operations.{op}")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from jsonschema import Draft202012Validator
 
-from gateway.engine.dialect import StreamSpec, compile_stream
+from gateway.engine.dialect import StreamSpec, compile_rulebook, compile_stream
 from gateway.rules.compiler import Compiler, Evaluator
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import GENERIC_FUNCTIONS
@@ -93,14 +93,7 @@ class ClientProtocol:
 
 def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
     where = f"protocols/{name}.yaml"
-    enums = {
-        table: MappingProxyType({str(k): v for k, v in (entries or {}).items()})
-        for table, entries in (spec.get("enums") or {}).items()
-    }
-    rules: dict[str, Evaluator] = {}
-    compiler = Compiler(GENERIC_FUNCTIONS, rules=rules, enums=enums)
-    for rule_name, rule_spec in (spec.get("rules") or {}).items():
-        rules[rule_name] = compile_rule(rule_spec, compiler, f"{where}.rules.{rule_name}")
+    compiler = compile_rulebook(spec, where)
     operations = {
         op_name: _operation(name, op_name, op_spec, compiler, f"{where}.operations.{op_name}")
         for op_name, op_spec in spec["operations"].items()
