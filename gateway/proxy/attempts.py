@@ -116,28 +116,10 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
             {"provider": target.provider.name, "model": target.model, "outcome": prepared.outcome}
         )
         return prepared
-    dropped = prepared.dropped
-    headers = exchange.access.response_headers
-    if dropped:  # said for the target that answers (a fallback's own, or none)
-        headers[DROPPED_PARAMS] = dropped
-    elif DROPPED_PARAMS in headers:
-        del headers[DROPPED_PARAMS]
-    if exchange.dropped_tools and not prepared.native and target.provider.server_tools == "reject":
-        error = GatewayError(
-            400,
-            f"Server tools cannot run on provider '{target.provider.name}' (it is reached by translation): "
-            f"{exchange.dropped_tools}. Remove them, or set server_tools: drop on the provider.",
-            param="tools",
-            code="unsupported_server_tools",
-        )
-        attempts.append({"provider": target.provider.name, "model": target.model, "outcome": "server_tools"})
-        return Failed(error, "server_tools", target_at_fault=False)
-    if exchange.dropped_tools and not prepared.native:
-        headers[DROPPED_TOOLS] = exchange.dropped_tools
-        exchange.access.dropped_tools = exchange.dropped_tools
-    elif DROPPED_TOOLS in headers:
-        del headers[DROPPED_TOOLS]
-        exchange.access.dropped_tools = None
+    refused = _left_out(exchange, target, prepared)
+    if refused is not None:
+        attempts.append({"provider": target.provider.name, "model": target.model, "outcome": refused.outcome})
+        return refused
     for attempt in range(1, policy.attempts + 1):
         started = time.perf_counter()
         record: dict[str, Any] = {
@@ -171,6 +153,33 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
         exchange.metrics.retry(target.provider.name, target.model)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _left_out(exchange: Exchange, target: Target, prepared: Prepared) -> Failed | None:
+    """Say what this target will not get, for the target that answers (a fallback's own, or none):
+    parameters (x-gateway-dropped-params) and the client's server tools (x-gateway-dropped-tools),
+    unless the provider refuses those (`server_tools: reject`: this target's Failed)."""
+    headers = exchange.access.response_headers
+    if prepared.dropped:
+        headers[DROPPED_PARAMS] = prepared.dropped
+    else:
+        headers.pop(DROPPED_PARAMS, None)
+    tools = exchange.dropped_tools if not prepared.native else ""
+    if tools and target.provider.server_tools == "reject":
+        error = GatewayError(
+            400,
+            f"Server tools cannot run on provider '{target.provider.name}' (it is reached by translation): "
+            f"{tools}. Remove them, or set server_tools: drop on the provider.",
+            param="tools",
+            code="unsupported_server_tools",
+        )
+        return Failed(error, "server_tools", target_at_fault=False)
+    if tools:
+        headers[DROPPED_TOOLS] = tools
+    else:
+        headers.pop(DROPPED_TOOLS, None)
+    exchange.access.dropped_tools = tools or None
+    return None
 
 
 def _count_failure(exchange: Exchange, target: Target) -> None:
