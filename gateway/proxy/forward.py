@@ -179,7 +179,7 @@ async def _serve(
     access.stream = stream
     translated = operation.request is not None
     dropped_tools = ""
-    if translated and operation.dropped_tools is not None:
+    if translated and operation.dropped_tools is not None and "tools" in body:
         names = operation.dropped_tools(body, EvalContext(request=body))
         if isinstance(names, list) and names:
             dropped_tools = ",".join(str(name) for name in names)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.config.model import Timeouts, UpstreamSettings
 from gateway.engine.registry import Target
@@ -155,7 +155,7 @@ class HttpTransport:
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
-        self._header_blocks: dict[int, tuple[Mapping[str, str], bytes]] = {}
+        self._header_blocks: dict[Any, tuple[Mapping[str, str], bytes]] = {}
 
     def open(
         self, target: Target, url: str, body: bytes, extra_headers: Mapping[str, str] | None = None
@@ -166,21 +166,29 @@ class HttpTransport:
         return _Exchange(self, target, url, body, extra_headers)
 
     def head(
-        self, url: str, egress: Egress, headers: Mapping[str, str], body: bytes, cache: bool
+        self,
+        url: str,
+        egress: Egress,
+        headers: Mapping[str, str],
+        body: bytes,
+        cache: bool,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[RequestTarget, bytes]:
-        """The request's target and its encoded request line and headers."""
+        """The request's target and its encoded request line and headers (`extra`: the client's
+        relayed headers, under the provider's; blocks for the same values are encoded once too)."""
         where = self._pool.target(url, egress)
         block = None
+        key: Any = id(headers) if not extra else (id(headers), *extra.items())
         if cache:
-            entry = self._header_blocks.get(id(headers))
+            entry = self._header_blocks.get(key)
             if entry is not None and entry[0] is headers:
                 block = entry[1]
         if block is None:
-            block = encode_headers(headers)
+            block = encode_headers({**extra, **headers} if extra else headers)
             if cache:
                 if len(self._header_blocks) > 1024:
                     self._header_blocks.clear()
-                self._header_blocks[id(headers)] = (headers, block)
+                self._header_blocks[key] = (headers, block)
         line = f"POST {where.path} HTTP/1.1\r\nHost: {where.host_header}\r\nContent-Length: {len(body)}\r\n"
         if where.proxy_header:  # a plain-HTTP request through a proxy carries its credentials
             return where, line.encode("latin-1") + where.proxy_header + block
@@ -238,11 +246,10 @@ class _Exchange:
                 signed = {**self._extra, **provider.headers} if self._extra else provider.headers
                 headers = await provider.signer.sign(self._url, signed, body)
                 where, head = self._transport.head(self._url, egress, headers, body, cache=False)
-            elif self._extra:
-                headers = {**self._extra, **provider.headers}
-                where, head = self._transport.head(self._url, egress, headers, body, cache=False)
             else:
-                where, head = self._transport.head(self._url, egress, provider.headers, body, cache=True)
+                where, head = self._transport.head(
+                    self._url, egress, provider.headers, body, cache=True, extra=self._extra
+                )
         except ValueError as exc:
             raise UpstreamFailure(
                 502, f"upstream provider {provider.name!r}: {exc}", "upstream_request_invalid", "broken"
