@@ -46,17 +46,18 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py $(BENCH_ARGS)
 
-# Claude Code, pinned in tests/clients/package-lock.json, for tests/integration/test_claude_code.py.
+# The real agent CLIs (Claude Code, Codex), pinned in tests/clients/package-lock.json, for
+# tests/integration/test_claude_code.py and test_codex.py.
 # Not part of `make test`, which needs Python only: without npm (or the registry) those tests skip.
 clients: $(CLIENTS_STAMP)
 
 $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
-	  echo "npm not found: the Claude Code tests will be skipped"; \
+	  echo "npm not found: the real-client tests (Claude Code, Codex) will be skipped"; \
 	elif npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error >/dev/null; then \
 	  touch $@; \
 	else \
-	  echo "npm ci failed: the Claude Code tests will be skipped"; \
+	  echo "npm ci failed: the real-client tests (Claude Code, Codex) will be skipped"; \
 	fi
 
 clean:

@@ -84,7 +84,7 @@ class ProtocolSink:
     """A client protocol's stream: its rules over every canonical chunk (`chunk` handlers) and over
     the stream's end (`done`), each emitting `{event, data}` objects."""
 
-    __slots__ = ("ctx", "ended", "protocol", "steps_chunk", "steps_done")
+    __slots__ = ("ctx", "ended", "protocol", "steps_chunk", "steps_done", "steps_error")
 
     def __init__(
         self, operation: ClientOperation, protocol: ClientProtocol, request: Any, client_request: Any = None
@@ -96,6 +96,9 @@ class ProtocolSink:
         self.ctx.state = {name: rule(request, self.ctx) for name, rule in spec.initial_state}
         self.steps_chunk = spec.handlers.get("chunk", ())
         self.steps_done = spec.handlers.get("done", ())
+        # a protocol whose stream errors are events of the stream (numbered with the rest: the
+        # Responses API's `error` event) says so with `error` rules; others use its error body
+        self.steps_error = spec.handlers.get("error", ())
         self.ended = False
 
     def chunk(self, chunk: Any) -> bytes:
@@ -109,6 +112,8 @@ class ProtocolSink:
 
     def error(self, error: dict[str, Any]) -> bytes:
         self.ended = True
+        if self.steps_error:
+            return self._run(self.steps_error, error)
         return protocol_error_event(self.protocol, error)
 
     def _run(self, steps: tuple[StreamStep, ...], data: Any) -> bytes:

@@ -89,6 +89,12 @@ async def pass_through(
                     data = event.data
                     if data == "[DONE]" or (end_event is not None and event.event == end_event):
                         ended = ended or "ok"
+                        # a protocol whose last event carries the usage (the Responses API's
+                        # response.completed): counted, and relayed as it is
+                        if usage_of is not None and '"usage"' in data:
+                            piece = read_usage(data)
+                            if piece:
+                                usage = {**usage, **piece} if usage else piece
                     elif (event.event == "error" or '"error"' in data) and _is_error(event):
                         ended = ended or "upstream_error"
                         edits = edits or {}

@@ -222,7 +222,8 @@ async def _relay_native(
             return None
         if not isinstance(event, dict):
             return None
-        message = event.get("message")
+        # the object an event reports on: Anthropic's `message`, the Responses API's `response`
+        message = event.get("message") or event.get("response")
         piece = message.get("usage") if isinstance(message, dict) else None
         usage = event.get("usage")
         if isinstance(usage, dict):

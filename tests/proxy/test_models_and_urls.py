@@ -46,8 +46,8 @@ auth:
 )
 SERVED = (
     "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/messages, "
-    "POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{model}, GET /healthz, GET /readyz, "
-    "GET /metrics, GET /"
+    "POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/models, GET /v1/models/{model}, "
+    "GET /healthz, GET /readyz, GET /metrics, GET /"
 )
 
 
@@ -82,7 +82,7 @@ def bearer(key: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/v1/responses"),
+        ("POST", "/v1/assistants"),
         ("POST", "/v1/messages/batches"),
         ("GET", "/v2/models"),
         ("DELETE", "/v1/models/"),
@@ -117,13 +117,13 @@ async def test_an_unknown_url_is_quoted_as_sent_and_cut_when_long(open_client: T
 async def test_the_list_of_what_is_served_comes_from_the_router(aiohttp_client: Any) -> None:
     app = _app(OPEN_ROUTES)
 
-    async def responses(_request: web.Request) -> web.Response:
+    async def assistants(_request: web.Request) -> web.Response:
         return web.Response()
 
-    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/assistants", assistants)
     client = await aiohttp_client(app)
     message = (await error_of(await client.post("/v1/nothing")))["message"]
-    assert message.endswith(f"{SERVED}, POST /v1/responses.")
+    assert message.endswith(f"{SERVED}, POST /v1/assistants.")
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ ANSWERS = [
     pytest.param(request("GET", "/readyz"), 200, id="readyz"),
     pytest.param(request("GET", "/metrics", extra=METRICS), 200, id="metrics"),
     pytest.param(request("POST", "/v1/chat/completions", CHAT), 401, id="no-key"),
-    pytest.param(request("POST", "/v1/responses", CHAT), 404, id="unknown-url"),
+    pytest.param(request("POST", "/v1/assistants", CHAT), 404, id="unknown-url"),
     pytest.param(request("GET", "/v1/chat/completions"), 405, id="wrong-method"),
     pytest.param(request("POST", "/v1/chat/completions", b"{" * 3000, ALL), 413, id="too-large"),
     pytest.param(request("GET", "/v1/fail"), 500, id="handler-failed"),

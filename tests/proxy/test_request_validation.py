@@ -930,6 +930,23 @@ _SEEDS: dict[str, list[dict[str, Any]]] = {
         },
     ],
 }
+_SEEDS["openai-responses.responses"] = [
+    {"model": "gpt-x", "input": "Hello"},
+    {
+        "model": "gpt-x",
+        "instructions": "Be brief.",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}],
+        "tools": [
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            {"type": "web_search"},
+        ],
+        "stream": True,
+        "max_output_tokens": 64,
+        "temperature": 0.5,
+        "text": {"format": {"type": "text"}},
+        "reasoning": {"effort": "low"},
+    },
+]
 _SEEDS["anthropic.count_tokens"] = [
     {key: value for key, value in body.items() if key != "max_tokens"}
     for body in _SEEDS["anthropic.messages"]

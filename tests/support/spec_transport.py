@@ -25,6 +25,7 @@ from tests.support.openai_spec import (
     assert_valid,
     assert_valid_stream,
 )
+from tests.support.responses_spec import assert_valid_response, assert_valid_response_stream
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class Exchange:
                 assert_valid(COMPLETION, json.loads(self.body))
         elif path == "/embeddings":
             assert_valid(EMBEDDINGS, _embeddings_as_floats(json.loads(self.body)))
+        elif path == "/responses":
+            if stream:
+                assert_valid_response_stream(self.body)
+            else:
+                assert_valid_response(json.loads(self.body))
         elif path == "/models":
             assert_valid(MODELS, json.loads(self.body))
         elif path.startswith("/models/"):
