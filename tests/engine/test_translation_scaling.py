@@ -84,13 +84,17 @@ def _seconds(operation: Operation, raw: bytes) -> float:
         gc.enable()
 
 
-def _best_of_both(operation: Operation, small: bytes, large: bytes) -> tuple[float, float]:
-    """The best of RUNS for each body, measured in turn."""
-    small_s = large_s = float("inf")
+def _best_of_both(operation: Operation, small: bytes, large: bytes) -> tuple[float, float, float]:
+    """The best of RUNS for each body, measured in turn, and the lowest large/small ratio of a pair
+    measured back to back: a machine busy with other work (the suite's other worker, the agent CLIs
+    the integration tests run) slows a whole pair alike more often than it slows the two apart, and
+    quadratic code cannot show a linear pair at all."""
+    small_s = large_s = ratio = float("inf")
     for _ in range(RUNS):
-        small_s = min(small_s, _seconds(operation, small))
-        large_s = min(large_s, _seconds(operation, large))
-    return small_s, large_s
+        pair_small, pair_large = _seconds(operation, small), _seconds(operation, large)
+        small_s, large_s = min(small_s, pair_small), min(large_s, pair_large)
+        ratio = min(ratio, pair_large / pair_small)
+    return small_s, large_s, ratio
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -100,8 +104,8 @@ def test_translation_time_grows_linearly(dialect: str, shape: str) -> None:
     messages_of, n = SHAPES[shape]
     small = json_codec.dumps({"model": "m", "messages": messages_of(n)})
     large = json_codec.dumps({"model": "m", "messages": messages_of(2 * n)})
-    small_s, large_s = _best_of_both(operation, small, large)
+    small_s, large_s, ratio = _best_of_both(operation, small, large)
     per_mb = large_s / (len(large) / 1e6)
     assert per_mb < MAX_SECONDS_PER_MB, f"{per_mb:.3f} s per MB ({len(large)} bytes in {large_s:.3f} s)"
-    growth = f"2N took {large_s / small_s:.1f}x N ({small_s:.3f} s -> {large_s:.3f} s)"
-    assert large_s < MAX_RATIO * small_s, growth
+    growth = f"2N took at least {ratio:.1f}x N ({small_s:.3f} s -> {large_s:.3f} s at best)"
+    assert ratio < MAX_RATIO, growth
