@@ -15,10 +15,8 @@ once (by default it retries a 401 or 5xx with backoff for minutes, which a test 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -29,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-CLIENTS_DIR = Path(__file__).resolve().parents[1] / "clients"
+from tests.support.npm_clients import CLIENTS_DIR, locate
+
 PACKAGE = "@anthropic-ai/claude-code"
 RUN_TIMEOUT = 60.0  # one run, tool loop included: typically under 2 s
-VERSION_TIMEOUT = 30.0
 VERSION_LINE = re.compile(r"^(\S+) \(Claude Code\)")
 
 QUIET = {
@@ -137,12 +135,6 @@ def _run(argv: list[str], *, env: dict[str, str], cwd: str, timeout: float) -> R
 # ---- finding it --------------------------------------------------------------------------------------------
 
 
-def pinned_version() -> str:
-    manifest = json.loads((CLIENTS_DIR / "package.json").read_text(encoding="utf-8"))
-    version: str = manifest["dependencies"][PACKAGE]
-    return version
-
-
 def _candidates() -> list[Path]:
     """The npm bin link, then the platform package's binary itself: the link points at a placeholder
     until the package's postinstall has copied the binary over it (an npm that skips install scripts)."""
@@ -150,47 +142,11 @@ def _candidates() -> list[Path]:
     return [modules / ".bin" / "claude", *sorted((modules / "@anthropic-ai").glob("claude-code-*/claude"))]
 
 
-def _version_of(executable: Path) -> str | None:
-    with tempfile.TemporaryDirectory(prefix="claude-home-") as home:
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, **QUIET}
-        try:
-            done = subprocess.run(
-                [str(executable), "--version"],
-                env=env,
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=VERSION_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-    found = VERSION_LINE.match(done.stdout.strip()) if done.returncode == 0 else None
-    return found.group(1) if found else None
-
-
 @functools.cache
 def find_claude_code() -> ClaudeCode | str:
     """The installed CLI, or why there is none to run (a skip reason)."""
-    install = "`make clients` installs it"
-    if shutil.which("npm") is None:
-        install = "install Node.js and npm, then `make clients`"
-    present = [path for path in _candidates() if path.exists()]
-    if not present:
-        return f"Claude Code is not installed in tests/clients/node_modules: {install}"
-    for path in present:
-        version = _version_of(path)
-        if version is None:
-            continue
-        if version != pinned_version():
-            return (
-                f"Claude Code {version} is installed, tests/clients/package.json pins {pinned_version()}:"
-                " `make clients` installs the pinned one"
-            )
-        return ClaudeCode(path, version)
-    names = ", ".join(str(path.relative_to(CLIENTS_DIR)) for path in present)
-    return f"Claude Code is installed but does not run here (`claude --version` failed: {names})"
+    found = locate("Claude Code", PACKAGE, _candidates(), VERSION_LINE, QUIET)
+    return found if isinstance(found, str) else ClaudeCode(*found)
 
 
 def claude_code_or_skip() -> ClaudeCode:

@@ -23,7 +23,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -33,10 +32,10 @@ from pathlib import Path
 
 import pytest
 
-CLIENTS_DIR = Path(__file__).resolve().parents[1] / "clients"
+from tests.support.npm_clients import CLIENTS_DIR, locate
+
 PACKAGE = "@openai/codex"
 RUN_TIMEOUT = 60.0  # one run, tool loop included: typically a few seconds
-VERSION_TIMEOUT = 30.0
 VERSION_LINE = re.compile(r"^codex-cli (\S+)$")
 KEY_VARIABLE = "GATEWAY_API_KEY"
 PROVIDER = "gateway"
@@ -168,12 +167,6 @@ def _run(argv: list[str], config: str, *, env: dict[str, str], cwd: str, timeout
 # ---- finding it --------------------------------------------------------------------------------------------
 
 
-def pinned_version() -> str:
-    manifest = json.loads((CLIENTS_DIR / "package.json").read_text(encoding="utf-8"))
-    version: str = manifest["dependencies"][PACKAGE]
-    return version
-
-
 def _candidates() -> list[Path]:
     """The npm bin link (a Node.js launcher), then the platform package's native binary itself, which
     runs where Node.js does not."""
@@ -181,47 +174,11 @@ def _candidates() -> list[Path]:
     return [modules / ".bin" / "codex", *sorted((modules / "@openai").glob("codex-*/vendor/*/bin/codex"))]
 
 
-def _version_of(executable: Path) -> str | None:
-    with tempfile.TemporaryDirectory(prefix="codex-home-") as home:
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "CODEX_HOME": home}
-        try:
-            done = subprocess.run(
-                [str(executable), "--version"],
-                env=env,
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=VERSION_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-    found = VERSION_LINE.match(done.stdout.strip()) if done.returncode == 0 else None
-    return found.group(1) if found else None
-
-
 @functools.cache
 def find_codex() -> Codex | str:
     """The installed CLI, or why there is none to run (a skip reason)."""
-    install = "`make clients` installs it"
-    if shutil.which("npm") is None:
-        install = "install Node.js and npm, then `make clients`"
-    present = [path for path in _candidates() if path.exists()]
-    if not present:
-        return f"Codex is not installed in tests/clients/node_modules: {install}"
-    for path in present:
-        version = _version_of(path)
-        if version is None:
-            continue
-        if version != pinned_version():
-            return (
-                f"Codex {version} is installed, tests/clients/package.json pins {pinned_version()}:"
-                " `make clients` installs the pinned one"
-            )
-        return Codex(path, version)
-    names = ", ".join(str(path.relative_to(CLIENTS_DIR)) for path in present)
-    return f"Codex is installed but does not run here (`codex --version` failed: {names})"
+    found = locate("Codex", PACKAGE, _candidates(), VERSION_LINE, {"CODEX_HOME": "{home}"})
+    return found if isinstance(found, str) else Codex(*found)
 
 
 def codex_or_skip() -> Codex:
