@@ -77,6 +77,7 @@ class ClientProtocol:
     error_body: Evaluator | None = None  # {status, error} -> the client's error body
     passthrough_end_event: str | None = None  # the native stream's last event
     passthrough_usage: Evaluator | None = None  # native reply or stream event -> canonical usage
+    passthrough_event_usage: Evaluator | None = None  # native stream event -> the usage it reports
 
     @property
     def canonical(self) -> bool:
@@ -119,6 +120,11 @@ def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
         passthrough_usage=(
             compile_rule(passthrough["usage"], compiler, f"{where}.passthrough.usage")
             if "usage" in passthrough
+            else None
+        ),
+        passthrough_event_usage=(
+            compile_rule(passthrough["event_usage"], compiler, f"{where}.passthrough.event_usage")
+            if "event_usage" in passthrough
             else None
         ),
     )

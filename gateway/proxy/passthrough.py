@@ -87,19 +87,14 @@ async def pass_through(
                 nulls = 0  # events ending with OpenAI's `,"usage":null}`, for a client that did not ask
                 for event in events:
                     data = event.data
-                    if data == "[DONE]" or (end_event is not None and event.event == end_event):
-                        ended = ended or "ok"
-                        # a protocol whose last event carries the usage (the Responses API's
-                        # response.completed): counted, and relayed as it is
-                        if usage_of is not None and '"usage"' in data:
-                            piece = read_usage(data)
-                            if piece:
-                                usage = {**usage, **piece} if usage else piece
-                    elif (event.event == "error" or '"error"' in data) and _is_error(event):
+                    if (event.event == "error" or '"error"' in data) and _is_error(event):
                         ended = ended or "upstream_error"
                         edits = edits or {}
                         edits[event.end] = True
-                    elif (at := data.find('"usage"')) >= 0:
+                        continue
+                    if data == "[DONE]" or (end_event is not None and event.event == end_event):
+                        ended = ended or "ok"  # (a protocol's last event may carry the usage too)
+                    if (at := data.find('"usage"')) >= 0:
                         if usage_of is not None or _USAGE.match(data, at):
                             piece = read_usage(data)
                             if piece:

@@ -215,6 +215,8 @@ async def _relay_native(
     """The client protocol's own stream, relayed as it came; its usage read for the gateway's counts
     (the usage pieces of its events merged, then made canonical by the protocol's rule)."""
 
+    event_usage = protocol.passthrough_event_usage
+
     def usage_piece(data: str) -> dict[str, Any] | None:
         try:
             event = json_codec.loads(data)
@@ -222,12 +224,7 @@ async def _relay_native(
             return None
         if not isinstance(event, dict):
             return None
-        # the object an event reports on: Anthropic's `message`, the Responses API's `response`
-        message = event.get("message") or event.get("response")
-        piece = message.get("usage") if isinstance(message, dict) else None
-        usage = event.get("usage")
-        if isinstance(usage, dict):
-            piece = {**piece, **usage} if isinstance(piece, dict) else usage
+        piece = event_usage(event, EvalContext()) if event_usage is not None else event.get("usage")
         return piece if isinstance(piece, dict) else None
 
     outcome, native_usage = await pass_through(
