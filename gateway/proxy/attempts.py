@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway import json_codec
 from gateway.app_keys import REGISTRY
-from gateway.engine.client_stream import sink_for
+from gateway.engine.client_stream import CANONICAL_SINK, sink_for
 from gateway.engine.registry import ModelRoute, Target
 from gateway.errors import GatewayError
 from gateway.proxy.json_reply import JSON_HEADERS, UpstreamReplyInvalid, json_reply
@@ -210,7 +210,7 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                 if native is not None:  # the upstream's own error is the client's protocol already
                     response = await native_error_response(reply, provider)
                 else:
-                    response = _in_client_protocol(exchange, await error_response(reply, provider, ctx))
+                    response = await error_response(reply, provider, ctx, exchange.protocol)
                 retryable = policy.retryable("status", reply.status)
                 return Failed(
                     response,
@@ -226,7 +226,7 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                 sink = (
                     sink_for(client, protocol, ctx.request, exchange.body)
                     if client and protocol and not native
-                    else None
+                    else CANONICAL_SINK
                 )
                 return await relay_stream(
                     exchange.request,
@@ -237,7 +237,7 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                     access.response_headers,
                     max_event_bytes=upstream.max_event_bytes,
                     redactor=provider.redactor,
-                    **({"sink": sink} if sink is not None else {}),
+                    sink=sink,
                     native=native,
                 )
             raw = await reply.read()
@@ -251,17 +251,3 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
         return Failed(error, failure.kind, retryable=policy.retryable(failure.kind), target_at_fault=at_fault)
     except UpstreamReplyInvalid as invalid:
         return Failed(invalid.error, "invalid_reply", retryable=policy.retryable("broken"))
-
-
-def _in_client_protocol(exchange: Exchange, response: web.Response) -> web.Response:
-    """An upstream error, made canonical by its dialect, in the client's protocol's envelope."""
-    protocol = exchange.protocol
-    if protocol is None or protocol.canonical:
-        return response
-    try:
-        error = json_codec.loads(response.body)["error"]  # type: ignore[arg-type]
-    except Exception:
-        return response
-    status, body = protocol.error(response.status, error)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return web.Response(status=status, body=json_codec.dumps(body), headers=headers)

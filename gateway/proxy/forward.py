@@ -98,11 +98,12 @@ def _presented_key(request: web.Request, protocol: ClientProtocol) -> str | None
     return None
 
 
-async def forward(request: web.Request, operation: ClientOperation) -> web.StreamResponse:
+async def forward(
+    request: web.Request, operation: ClientOperation, protocol: ClientProtocol
+) -> web.StreamResponse:
     app = request.app
     registry = app[REGISTRY].current
     access = request[ACCESS]
-    protocol = protocols()[operation.protocol]
     if not protocol.canonical:
         request[CLIENT_PROTOCOL] = protocol
         if protocol.request_id_header is not None:  # the gateway's own id, where the client's SDK reads one
@@ -129,8 +130,10 @@ async def forward(request: web.Request, operation: ClientOperation) -> web.Strea
 def handler_for(operation: ClientOperation) -> Handler:
     """The aiohttp handler of one client operation (one row of the operations table)."""
 
+    protocol = protocols()[operation.protocol]  # looked up once, not per request
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await forward(request, operation)
+        return await forward(request, operation, protocol)
 
     handle.__name__ = f"handle_{operation.key.replace('.', '_')}"
     return handle
@@ -195,7 +198,7 @@ async def _serve(
         metrics=app[METRICS],
         body_size=body_size,
         client=operation if translated else None,
-        protocol=protocols()[operation.protocol] if translated else None,
+        protocol=request[CLIENT_PROTOCOL] if translated else None,  # (set by forward: not canonical)
         dropped_tools=dropped_tools,
     )
     return await serve(exchange, route)

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from gateway import json_codec
+from gateway.engine.protocol import ClientProtocol
 from gateway.engine.registry import Provider
 from gateway.errors import normalize_error
 from gateway.rules.context import EvalContext
@@ -24,7 +25,10 @@ _PASSED_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 _MAX_ERROR_TEXT = 2000
 
 
-async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalContext) -> web.Response:
+async def error_response(
+    reply: UpstreamReply, provider: Provider, ctx: EvalContext, protocol: ClientProtocol | None = None
+) -> web.Response:
+    """The upstream's error in OpenAI's envelope, or in `protocol`'s when the client speaks another."""
     raw = await reply.read()
     text = raw[:_MAX_ERROR_TEXT].decode("utf-8", errors="replace")
     body: Any
@@ -66,7 +70,10 @@ async def error_response(reply: UpstreamReply, provider: Provider, ctx: EvalCont
             log.warning("error_header_rule_failed", provider=provider.name, header=name, error=error_text)
             continue
         headers[name] = redactor.redact(text)
-    return web.Response(status=status, body=json_codec.dumps({"error": error}), headers=headers)
+    envelope: dict[str, Any] = {"error": error}
+    if protocol is not None and not protocol.canonical:
+        status, envelope = protocol.error(status, error)
+    return web.Response(status=status, body=json_codec.dumps(envelope), headers=headers)
 
 
 async def native_error_response(reply: UpstreamReply, provider: Provider) -> web.Response:
