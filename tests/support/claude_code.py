@@ -17,17 +17,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.npm_clients import CLIENTS_DIR, locate
+from tests.support.npm_clients import CLIENTS_DIR, locate, run_to_end
 
 PACKAGE = "@anthropic-ai/claude-code"
 RUN_TIMEOUT = 60.0  # one run, tool loop included: typically under 2 s
@@ -108,28 +105,8 @@ def _sealed_env(home: str, *, base_url: str, api_key: str | None, auth_token: st
 
 
 def _run(argv: list[str], *, env: dict[str, str], cwd: str, timeout: float) -> Run:
-    """Run to the end, or kill its whole process group (the shell commands it started too) at `timeout`."""
-    started = time.monotonic()
-    with subprocess.Popen(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-            exit_code: int | None = process.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            exit_code = None
-    return Run(tuple(argv), exit_code, stdout, stderr, time.monotonic() - started)
+    exit_code, stdout, stderr, seconds = run_to_end(argv, env=env, cwd=cwd, timeout=timeout)
+    return Run(tuple(argv), exit_code, stdout, stderr, seconds)
 
 
 # ---- finding it --------------------------------------------------------------------------------------------

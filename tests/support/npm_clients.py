@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -70,3 +72,31 @@ def locate(
         return path, version
     names = ", ".join(str(path.relative_to(CLIENTS_DIR)) for path in present)
     return f"{name} is installed but does not run here (`--version` failed: {names})"
+
+
+def run_to_end(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+) -> tuple[int | None, str, str, float]:
+    """Run a CLI to its end — or kill its whole process group (the shell commands it started too) at
+    `timeout`: exit code (None when killed), stdout, stderr and seconds."""
+    started = time.monotonic()
+    with subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+            exit_code: int | None = process.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            exit_code = None
+    return exit_code, stdout, stderr, time.monotonic() - started
