@@ -94,7 +94,7 @@ class ProviderConfig:
     # a client's server tools (web search, code execution, ...) on a translated request: left out and
     # named (drop), or a 400 naming them (reject)
     server_tools: Literal["drop", "reject"] = "drop"
-    # client headers relayed to it when its dialect speaks the client's protocol (e.g. anthropic-beta):
+    # client headers relayed to it when its dialect speaks the client's protocol (e.g. a list of betas):
     # header -> "all" (the default), "none", or the comma-separated values allowed through
     client_headers: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     aws: AwsCredentials | None = None

@@ -130,7 +130,7 @@ class Dialect:
     operations: Mapping[str, Operation]
     errors: ErrorSpec
     compiler: Compiler = field(compare=False, repr=False)
-    # client protocols it speaks itself: `protocol.operation` (e.g. anthropic.messages) -> upstream path
+    # client protocols it speaks itself: `protocol.operation` -> upstream path
     native: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -59,7 +59,7 @@ class ClientOperation:
     @property
     def key(self) -> str:
         """The operation's name across protocols: `chat` for the canonical protocol's,
-        `anthropic.messages` for another's (the validator's key, a dialect's `native` key)."""
+        `<protocol>.<operation>` for another's (the validator's key, a dialect's `native` key)."""
         return self.name if self.protocol == CANONICAL else f"{self.protocol}.{self.name}"
 
 

@@ -53,7 +53,7 @@ class Provider:
     headers: Mapping[str, str]
     timeouts: Timeouts
     operations: Mapping[str, Operation]
-    # client operations (`anthropic.messages`) its dialect speaks itself: relayed, not translated
+    # client operations (`protocol.operation`) its dialect speaks itself: relayed, not translated
     native: Mapping[str, Operation] = field(default_factory=dict)
     unsupported_params: str = "reject"
     # a client header relayed to a native upstream -> "all", "none" or the values let through

@@ -52,7 +52,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def root(_request: web.Request) -> web.Response:
-    """`GET /` and `HEAD /`: 200, for clients that probe the base URL before using it (Claude Code)."""
+    """`GET /` and `HEAD /`: 200, for clients that probe the base URL before using it (agent CLIs do)."""
     return web.Response(text="ok", headers={"Cache-Control": _NO_STORE})
 
 
