@@ -21,7 +21,7 @@ CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,otel]'
 	touch $(STAMP)
 	@echo "installed the CLI as $(BIN)/gateway (not on PATH: run it by that path, or source $(BIN)/activate)"
 
@@ -46,18 +46,18 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run_bench.py $(BENCH_ARGS)
 
-# The real agent CLIs (Claude Code, Codex), pinned in tests/clients/package-lock.json, for
-# tests/integration/test_claude_code.py and test_codex.py.
+# The real agent CLIs (Claude Code, Codex) and the AI SDK, pinned in tests/clients/package-lock.json,
+# for tests/integration/test_claude_code.py, test_codex.py and test_ai_sdk.py.
 # Not part of `make test`, which needs Python only: without npm (or the registry) those tests skip.
 clients: $(CLIENTS_STAMP)
 
 $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
-	  echo "npm not found: the real-client tests (Claude Code, Codex) will be skipped"; \
+	  echo "npm not found: the real-client tests (Claude Code, Codex, the AI SDK) will be skipped"; \
 	elif npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error >/dev/null; then \
 	  touch $@; \
 	else \
-	  echo "npm ci failed: the real-client tests (Claude Code, Codex) will be skipped"; \
+	  echo "npm ci failed: the real-client tests (Claude Code, Codex, the AI SDK) will be skipped"; \
 	fi
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,17 +17,25 @@ from gateway.engine.protocol import operations as client_operations
 from gateway.observability import endpoints
 from gateway.observability.keys import METRICS, READINESS, Readiness
 from gateway.observability.metrics import FLUSH_INTERVAL_S, GatewayMetrics
-from gateway.proxy import forward
+from gateway.proxy import forward, model_listing
 from gateway.proxy.edge import edge_middleware
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
+from gateway.response_cache.cache import CacheStore, cache_context
+from gateway.responses_store.backends import ResponseBackend
+from gateway.responses_store.lifecycle import responses_context
 from gateway.routing.cooldown import Cooldowns
+from gateway.spend.endpoint import key_spend
+from gateway.tracing.settings import tracing_from_environment
 from gateway.upstream.dialer import Dialer
 from gateway.upstream.mock import MockTransport
 from gateway.upstream.pool import ConnectionPool
 from gateway.upstream.resolver import Resolver
 from gateway.upstream.tls import default_ssl_context
 from gateway.upstream.transport import HttpTransport, Transport
+
+if TYPE_CHECKING:
+    from gateway.tracing.tracing import Tracing
 
 UPSTREAM_KEEPALIVE_S = 60.0  # an idle upstream connection is closed after this
 
@@ -95,11 +104,18 @@ def create_app(
     cooldowns: Cooldowns | None = None,
     rng: random.Random | None = None,
     limits_store: Limits | None = None,
+    cache_store: CacheStore | None = None,
+    responses_backend: ResponseBackend | None = None,
+    tracing: Tracing | None = None,
 ) -> web.Application:
-    """The gateway app around a loaded registry. `transports`, `cooldowns` (with its clock), `rng`
-    and `limits_store` (the rate-limit counters) replace the real ones in tests."""
+    """The gateway app around a loaded registry. `transports`, `cooldowns` (with its clock), `rng`,
+    `limits_store` (the rate-limit counters), `cache_store` (the response cache's) and
+    `responses_backend` (stored responses') replace the real ones in tests; `tracing`, the one the
+    OTEL_* environment asks for (none: no tracing code on the request path at all)."""
     limits = holder.current.config.limits
-    app = web.Application(middlewares=[edge_middleware], client_max_size=limits.max_body_bytes)
+    tracing = tracing or tracing_from_environment()
+    middlewares = [edge_middleware] if tracing is None else [edge_middleware, tracing.middleware()]
+    app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
     app[REGISTRY] = holder
     app[VALIDATOR] = RequestValidator()
     app[COOLDOWNS] = cooldowns or Cooldowns()
@@ -114,7 +130,8 @@ def create_app(
         holder.listeners.append(reloaded)
         metrics.watch_pool(pool.stats)
         chosen: dict[str, Transport] = {"http": HttpTransport(pool), "mock": MockTransport()}
-        app[TRANSPORTS] = dict(transports) if transports is not None else chosen
+        used = dict(transports) if transports is not None else chosen
+        app[TRANSPORTS] = used if tracing is None else tracing.transports(used)  # traced: attempts are spans
         # the counter store is chosen at start (a reload keeps it, and its store_failure): Redis shares
         # limits across processes
         store = limits_store or (
@@ -125,22 +142,30 @@ def create_app(
             auth.store_failure,
             metrics.rate_limit_store_error,
             redact=lambda text: holder.current.redactor.redact(text),
+            budget_failure=auth.budget_store_failure,
+            budget_used=metrics.spend.budget_used,
         )
         yield
         await app[LIMITS].close()  # pending spends get a few seconds
         holder.listeners.remove(reloaded)
         await pool.close()
+        if tracing is not None:  # the spans still batched are exported (at most the exporter's timeout)
+            await tracing.close()
 
     app.cleanup_ctx.append(upstream_session)
+    app.cleanup_ctx.append(cache_context(holder, cache_store))  # the response cache's store (`cache:`)
+    # stored responses (`responses:`)
+    app.cleanup_ctx.append(responses_context(holder, responses_backend, metrics.response_store_error))
     app.cleanup_ctx.append(_flush_metrics)
     for operation in client_operations():  # the one table of client operations (gateway/protocols/)
         handler = forward.handler_for(operation)
         for path in operation.paths:
             app.router.add_route(operation.method, path, handler)
-    app.router.add_get("/v1/models", forward.list_models)
-    app.router.add_get("/v1/models/{model:.+}", forward.retrieve_model)
+    app.router.add_get("/v1/models", model_listing.list_models)
+    app.router.add_get("/v1/models/{model:.+}", model_listing.retrieve_model)
     app.router.add_get("/healthz", endpoints.healthz)
     app.router.add_get("/readyz", endpoints.readyz)
     app.router.add_get("/metrics", endpoints.metrics_handler)
+    app.router.add_get("/v1/gateway/keys/{name}/spend", key_spend)  # admin keys only
     app.router.add_get("/", endpoints.root)  # (and HEAD): clients probe it
     return app

@@ -11,6 +11,7 @@ from gateway.engine.protocol import ClientProtocol
 from gateway.proxy.request_record import RequestRecord
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
+from gateway.responses_store.stored import ResponseStore
 from gateway.routing.cooldown import Cooldowns
 from gateway.upstream.transport import Transport
 
@@ -20,6 +21,7 @@ TRANSPORTS = web.AppKey("transports", dict[str, Transport])
 COOLDOWNS = web.AppKey("cooldowns", Cooldowns)  # outlives reloads: keyed by (provider, model) names
 LIMITS = web.AppKey("limits", RateLimiter)  # rate-limit counters (this process, or Redis), and their failures
 RNG = web.AppKey("rng", random.Random)  # weighted choice and backoff jitter (seedable in tests)
+RESPONSES = web.AppKey("responses", ResponseStore)  # stored responses (absent: `responses.store: none`)
 
 # request-scoped: what the request carries between layers, and its access event's fields
 ACCESS = web.RequestKey("access", RequestRecord)

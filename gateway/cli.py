@@ -36,6 +36,7 @@ from gateway.observability.keys import READINESS
 from gateway.reload import RegistryHolder, load_registry
 from gateway.rules.template import RuleError
 from gateway.server import gateway_runner
+from gateway.spend.command import spend_command
 from gateway.startup import (
     STARTUP_FAILED,
     StartupFailure,
@@ -100,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         usage="gateway [--config FILE] [--host H] [--port P] [--workers N] [--log-format F]\n"
         "       gateway check [FILE]\n"
         "       gateway hash-key\n"
-        "       gateway params [FILE]",
+        "       gateway params [FILE]\n"
+        "       gateway spend KEY [FILE]",
         epilog="Exit status: 0 after a clean stop (SIGTERM); 2 when it cannot start (one `startup_failed` "
         "log line says why) or the arguments are wrong. Each command has its own --help.",
     )
@@ -162,6 +164,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a routes.yaml whose dialects to show (default: the shipped ones)",
     )
+    spend_parser = commands.add_parser(
+        "spend",
+        prog="gateway spend",
+        help="print a key's spend, requests and tokens this day, this month and in total (Redis store)",
+        description="Read KEY's spend from the Redis store FILE's gateways share (auth.store: redis). The "
+        "memory store is inside each gateway: ask it (GET /v1/gateway/keys/{name}/spend). Exit status: 0, "
+        "or 1 when the spend cannot be read (each reason on stderr).",
+    )
+    spend_parser.add_argument("key", metavar="KEY", help="the key's name (auth.keys[].name)")
+    spend_parser.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the config (default: --config, $GATEWAY_CONFIG or ./routes.yaml)",
+    )
+    spend_parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     return parser
 
 
@@ -239,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         return hash_key()
     if args.command == "params":
         return params(args.file)
+    if args.command == "spend":
+        return spend_command(args.file or args.config, args.key, args.json)
     # a SIGHUP before the reload handler is installed must not kill a starting process
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging_configured = False

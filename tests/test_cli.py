@@ -88,7 +88,11 @@ def test_check_with_every_model_served(tmp_path: Path, capsys: pytest.CaptureFix
     config = tmp_path / "routes.yaml"
     config.write_text(MOCK_ONLY)
     assert main(["check", str(config)]) == 0
-    assert capsys.readouterr().out == f"{config}: ok: 1 model served (mock), 0 unavailable\n"
+    assert capsys.readouterr().out == (
+        f"{config}: ok: 1 model served (mock), 0 unavailable\n"
+        f"{config}: warning: no price for mock/m: their cost is unknown (cost_usd null, not counted in "
+        "gateway_cost_usd_total or budgets); give one under providers.<name>.prices\n"
+    )
 
 
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

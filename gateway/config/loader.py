@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,12 +20,16 @@ from gateway.config.interpolate import interpolate
 from gateway.config.model import (
     AuthSettings,
     AwsCredentials,
+    Budget,
+    CachePolicy,
+    CacheSettings,
     GatewayConfig,
     GatewayKey,
     Limits,
     Listen,
     LogSettings,
     ProviderConfig,
+    ResponsesSettings,
     RouteConfig,
     TargetConfig,
     Timeouts,
@@ -34,6 +39,7 @@ from gateway.config.model import (
 from gateway.config.problems import ConfigError, format_path, schema_problems, unknown_name
 from gateway.config.yaml_document import load_yaml
 from gateway.config.yaml_document import parse_yaml as parse_yaml  # dialect_sources reads with it
+from gateway.prices.price import Price
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.retry import RetryPolicy
 from gateway.schema_files import load_schema
@@ -77,6 +83,7 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
             problems.append(f"{format_path(path)}: {what}")
     problems += schema_problems(routes_validator(), tree)
     problems += _reference_problems(tree)
+    problems += _cache_problems(tree)
     if problems:
         raise ConfigError(problems)
 
@@ -90,10 +97,14 @@ def config_from_text(text: str, source: str, environ: Mapping[str, str]) -> Gate
         providers=MappingProxyType(
             {name: _provider(name, spec, disabled.get(name)) for name, spec in tree["providers"].items()}
         ),
-        models=MappingProxyType({alias: _route(spec) for alias, spec in tree["models"].items()}),
+        models=MappingProxyType(
+            {alias: _cached(_route(spec), spec) for alias, spec in tree["models"].items()}
+        ),
         dialects=MappingProxyType(dict(tree.get("dialects") or {})),
         auth=_auth(tree.get("auth") or {}),
+        responses=_responses(tree.get("responses") or {}),
         upstream=UpstreamSettings(**tree.get("upstream", {})),
+        cache=CacheSettings(**tree.get("cache", {})),
         warnings=tuple(warnings),
     )
 
@@ -121,6 +132,40 @@ def _reference_problems(tree: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _cache_problems(tree: dict[str, Any]) -> list[str]:
+    """`cache` is the alias's: on a member of its route (a fallback, a pool's target) it would mean
+    nothing, so it is refused there rather than ignored."""
+    models = tree.get("models")
+    if not isinstance(models, dict):
+        return []
+    problems: list[str] = []
+
+    def members(node: Any, where: str) -> None:
+        for i, item in enumerate(node if isinstance(node, list) else ()):
+            if isinstance(item, dict) and "cache" in item:
+                problems.append(
+                    f"{where}[{i}].cache: the response cache is set on the alias itself "
+                    f"(models.<alias>.cache), not on a member of its route"
+                )
+            if isinstance(item, dict):
+                members(item.get("targets"), f"{where}[{i}].targets")
+
+    for alias, spec in models.items():
+        members(spec, f"models.{alias}")
+        if isinstance(spec, dict):
+            members(spec.get("targets"), f"models.{alias}.targets")
+    return problems
+
+
+def _cached(route: RouteConfig, spec: Any) -> RouteConfig:
+    """The alias's route with its cache policy (`cache` on the alias's mapping), if it has one."""
+    if not isinstance(spec, dict) or "cache" not in spec:
+        return route
+    targets = sorted({f"{t.provider}/{t.model}" for t in route.targets()})
+    scope = hashlib.sha256("\n".join(targets).encode()).hexdigest()[:16]
+    return replace(route, cache=CachePolicy(ttl=duration_seconds(spec["cache"]["ttl"]), scope=scope))
+
+
 def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> ProviderConfig:
     return ProviderConfig(
         name=name,
@@ -146,6 +191,9 @@ def _provider(name: str, spec: dict[str, Any], disabled_reason: str | None) -> P
         retry=RetryPolicy().overridden(spec.get("retry")),
         cooldown=CooldownPolicy(**spec.get("cooldown", {})),
         disabled_reason=disabled_reason,
+        prices=MappingProxyType(
+            {str(model): Price.from_spec(price) for model, price in (spec.get("prices") or {}).items()}
+        ),
     )
 
 
@@ -164,6 +212,10 @@ def _auth(spec: dict[str, Any]) -> AuthSettings:
             rpm=item.get("rpm"),
             tpm=item.get("tpm"),
             metrics=item.get("metrics", False),
+            budget=Budget(float(item["budget"]["usd"]), item["budget"].get("period", "month"))
+            if "budget" in item
+            else None,
+            admin=item.get("admin", False),
         )
         for item in spec.get("keys") or ()
     )
@@ -172,6 +224,29 @@ def _auth(spec: dict[str, Any]) -> AuthSettings:
         store=spec.get("store", "memory"),
         redis_url=spec.get("redis_url"),
         store_failure=spec.get("store_failure", "open"),
+        budget_store_failure=spec.get("budget_store_failure", "closed"),
+    )
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(value: float | str) -> float:
+    """Seconds, from a number of them or a number with its unit (`30d`, `12h`, `90m`, `45s`; the
+    schema has checked the form)."""
+    if isinstance(value, str):
+        return float(value[:-1]) * _DURATION_UNITS[value[-1]]
+    return float(value)
+
+
+def _responses(spec: dict[str, Any]) -> ResponsesSettings:
+    defaults = ResponsesSettings()
+    return ResponsesSettings(
+        store=spec.get("store", defaults.store),
+        redis_url=spec.get("redis_url"),
+        ttl=duration_seconds(spec["ttl"]) if "ttl" in spec else defaults.ttl,
+        max_entries=spec.get("max_entries", defaults.max_entries),
+        max_bytes=spec.get("max_bytes", defaults.max_bytes),
     )
 
 

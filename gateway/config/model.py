@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.prices.price import Price
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.retry import RetryPolicy
 
@@ -104,6 +105,7 @@ class ProviderConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     disabled_reason: str | None = None
+    prices: Mapping[str, Price] = field(default_factory=dict)  # upstream model -> price (over the shipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,28 @@ class TargetConfig:
     provider: str
     model: str
     weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """`models.<alias>.cache`: the alias's successful answers are kept `ttl` seconds and served again to
+    the same request. `scope` names the alias's targets (hashed at load), so a reload that points the
+    alias at other upstream models does not serve the old models' answers."""
+
+    ttl: float
+    scope: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """`cache:` where cached answers live (this process's bounded LRU, or Redis shared by every worker
+    and replica; chosen at start, a reload keeps it) and how much the memory store holds."""
+
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = field(default=None, repr=False)
+    max_entries: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024  # every entry's bytes together (memory store)
+    max_entry_bytes: int = 4 * 1024 * 1024  # one answer (a stream: its frames together); larger: not kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +146,21 @@ class RouteConfig:
     weight: float = 1.0
     retry: Mapping[str, Any] = field(default_factory=dict)
     timeouts: Mapping[str, Any] = field(default_factory=dict)
+    cache: CachePolicy | None = None  # the alias's own (a member route has none)
 
     def targets(self) -> tuple[TargetConfig, ...]:
         found: list[TargetConfig] = []
         for member in self.members:
             found += member.targets() if isinstance(member, RouteConfig) else [member]
         return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What a key may spend (USD, as priced by the gateway) per UTC day, UTC month, or ever."""
+
+    usd: float
+    period: Literal["day", "month", "total"] = "month"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +171,13 @@ class GatewayKey:
     rpm: int | None = None
     tpm: int | None = None
     metrics: bool = False  # may read /metrics
+    budget: Budget | None = None
+    admin: bool = False  # may read any key's spend (GET /v1/gateway/keys/{name}/spend)
+
+    @property
+    def counted(self) -> bool:
+        """Its requests go through the limits store (rate limits or a budget)."""
+        return self.rpm is not None or self.tpm is not None or self.budget is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +187,24 @@ class AuthSettings:
     redis_url: str | None = field(default=None, repr=False)
     # the store cannot be reached: serve without counting (open) or answer 503 (closed)
     store_failure: Literal["open", "closed"] = "open"
+    # the same, for a key with a budget: serve it unchecked (open) or answer 503 (closed)
+    budget_store_failure: Literal["open", "closed"] = "closed"
+
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesSettings:
+    """`responses:` where the Responses API's stored responses live (previous_response_id continues
+    one; GET/DELETE /v1/responses/{id} read and delete them). The bounds are the memory store's:
+    Redis bounds itself (its maxmemory policy), every key with the TTL."""
+
+    store: Literal["memory", "redis", "none"] = "memory"
+    redis_url: str | None = field(default=None, repr=False)
+    ttl: float = 30 * DAY_S  # seconds
+    max_entries: int = 10_000
+    max_bytes: int = 128 * 1024 * 1024  # each response's JSON with its input items
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,5 +218,7 @@ class GatewayConfig:
     models: Mapping[str, RouteConfig]
     dialects: Mapping[str, Mapping[str, Any]]
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    responses: ResponsesSettings = ResponsesSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    cache: CacheSettings = CacheSettings()
     warnings: tuple[str, ...] = ()

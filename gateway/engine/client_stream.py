@@ -80,14 +80,25 @@ class NativeErrorSink:
         return protocol_error_event(self.protocol, error)
 
 
+class StreamKeeper(Protocol):
+    """Takes the events a stream ends with (the response store: the whole response is in one)."""
+
+    def stream_event(self, name: str, data: Any) -> None: ...
+
+
 class ProtocolSink:
     """A client protocol's stream: its rules over every canonical chunk (`chunk` handlers) and over
-    the stream's end (`done`), each emitting `{event, data}` objects."""
+    the stream's end (`done`), each emitting `{event, data}` objects; `keep` sees the end's events."""
 
-    __slots__ = ("ctx", "ended", "protocol", "steps_chunk", "steps_done", "steps_error")
+    __slots__ = ("ctx", "ended", "keep", "protocol", "steps_chunk", "steps_done", "steps_error")
 
     def __init__(
-        self, operation: ClientOperation, protocol: ClientProtocol, request: Any, client_request: Any = None
+        self,
+        operation: ClientOperation,
+        protocol: ClientProtocol,
+        request: Any,
+        client_request: Any = None,
+        keep: StreamKeeper | None = None,
     ) -> None:
         spec = operation.stream
         assert spec is not None, f"{operation.key} has no stream rules"
@@ -100,6 +111,7 @@ class ProtocolSink:
         # Responses API's `error` event) says so with `error` rules; others use its error body
         self.steps_error = spec.handlers.get("error", ())
         self.ended = False
+        self.keep = keep
 
     def chunk(self, chunk: Any) -> bytes:
         return self._run(self.steps_chunk, chunk)
@@ -108,7 +120,7 @@ class ProtocolSink:
         if self.ended:
             return b""
         self.ended = True
-        return self._run(self.steps_done, {})
+        return self._run(self.steps_done, {}, self.keep)
 
     def error(self, error: dict[str, Any]) -> bytes:
         self.ended = True
@@ -116,7 +128,7 @@ class ProtocolSink:
             return self._run(self.steps_error, error)
         return protocol_error_event(self.protocol, error)
 
-    def _run(self, steps: tuple[StreamStep, ...], data: Any) -> bytes:
+    def _run(self, steps: tuple[StreamStep, ...], data: Any, keep: StreamKeeper | None = None) -> bytes:
         ctx = self.ctx
         frames: list[bytes] = []
         for step in steps:
@@ -127,13 +139,19 @@ class ProtocolSink:
                 for event in emitted if isinstance(emitted, list) else (emitted,):
                     if isinstance(event, dict) and isinstance(event.get("event"), str):
                         frames.append(event_frame(event["event"], event.get("data")))
+                        if keep is not None:
+                            keep.stream_event(event["event"], event.get("data"))
         return b"".join(frames)
 
 
 def sink_for(
-    operation: ClientOperation, protocol: ClientProtocol, request: Any, client_request: Any = None
+    operation: ClientOperation,
+    protocol: ClientProtocol,
+    request: Any,
+    client_request: Any = None,
+    keep: StreamKeeper | None = None,
 ) -> StreamSink:
     """The canonical sink, or the protocol's own when its operation has stream rules."""
     if operation.stream is None:
         return CANONICAL_SINK
-    return ProtocolSink(operation, protocol, request, client_request)
+    return ProtocolSink(operation, protocol, request, client_request, keep)

@@ -132,6 +132,8 @@ class Dialect:
     compiler: Compiler = field(compare=False, repr=False)
     # client protocols it speaks itself: `protocol.operation` -> upstream path
     native: Mapping[str, str] = field(default_factory=dict)
+    # the family it belongs to, as OpenTelemetry's gen_ai.provider.name says it (traces only)
+    gen_ai_provider: str | None = None
 
 
 def compile_rulebook(spec: Mapping[str, Any], where: str) -> Compiler:
@@ -202,6 +204,7 @@ def compile_dialect(name: str, spec: Mapping[str, Any], where: str) -> Dialect:
                 for op, path in (ops or {}).items()
             }
         ),
+        gen_ai_provider=spec.get("gen_ai_provider"),
     )
 
 

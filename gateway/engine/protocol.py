@@ -52,9 +52,34 @@ class ClientOperation:
     response: BodyTransform | None = None
     stream: StreamSpec | None = None
     # client parameters a translated upstream has no use for: left out, named in a reply header
-    ignored: tuple[tuple[str, str], ...] = ()
+    # (name, its path in the client's body: `a.b` is a nested member)
+    ignored: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # over the client's request: names of tools a translated upstream cannot run (left out, named)
     dropped_tools: Evaluator | None = None
+    # canonical parameter -> the client's name for it, where they differ (errors, dropped params)
+    params: Mapping[str, str] = field(default_factory=dict)
+    # served by the gateway itself (gateway/responses_store/handlers.py names them), not forwarded;
+    # such an operation has no request body, so no `schema`
+    handler: str | None = None
+    # its replies are stored (routes.yaml `responses:`); in a stream, the `response` of these events
+    stored_events: tuple[str, ...] = ()
+
+    def ignored_in(self, body: Mapping[str, Any]) -> list[str]:
+        """The `ignored` parameters `body` has."""
+        found = []
+        for name, path in self.ignored:
+            value: Any = body
+            for key in path:
+                value = value.get(key) if type(value) is dict else None
+            if value is not None:
+                found.append(name)
+        return found
+
+    def client_names(self, params: str) -> str:
+        """Comma-separated canonical parameters by the client's names for them."""
+        if not self.params or not params:
+            return params
+        return ",".join(self.params.get(name, name) for name in params.split(","))
 
     @property
     def key(self) -> str:
@@ -78,6 +103,11 @@ class ClientProtocol:
     passthrough_end_event: str | None = None  # the native stream's last event
     passthrough_usage: Evaluator | None = None  # native reply or stream event -> canonical usage
     passthrough_event_usage: Evaluator | None = None  # native stream event -> the usage it reports
+    # GET /v1/models from this protocol's clients (told by a header only they send): the canonical
+    # listing -> the protocol's, a canonical model object -> the protocol's
+    models_header: str | None = None
+    models_list: Evaluator | None = None
+    models_entry: Evaluator | None = None
 
     @property
     def canonical(self) -> bool:
@@ -101,6 +131,7 @@ def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
     }
     errors = spec.get("errors") or {}
     passthrough = spec.get("passthrough") or {}
+    models = spec.get("models")
     missing = compiler.missing_references()
     if missing:
         raise RuleError(f"{where}.rules", f"rule() refers to undefined rules: {', '.join(missing)}")
@@ -127,6 +158,9 @@ def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
             if "event_usage" in passthrough
             else None
         ),
+        models_header=models["header"].lower() if models else None,
+        models_list=compile_rule(models["list"], compiler, f"{where}.models.list") if models else None,
+        models_entry=compile_rule(models["entry"], compiler, f"{where}.models.entry") if models else None,
     )
 
 
@@ -138,7 +172,7 @@ def _operation(
         name=name,
         method=spec.get("method", "POST"),
         paths=tuple(spec["paths"]),
-        schema=spec["schema"],
+        schema=spec.get("schema", ""),
         canonical=spec.get("canonical", name),
         request=(
             compile_transform(spec["request"], compiler, f"{where}.request") if "request" in spec else None
@@ -147,12 +181,15 @@ def _operation(
             compile_transform(spec["response"], compiler, f"{where}.response") if "response" in spec else None
         ),
         stream=compile_stream(spec["stream"], compiler, f"{where}.stream") if "stream" in spec else None,
-        ignored=tuple((str(k), str(v)) for k, v in (spec.get("ignored") or {}).items()),
+        ignored=tuple((str(k), tuple(str(k).split("."))) for k in (spec.get("ignored") or {})),
         dropped_tools=(
             compile_rule(spec["dropped_tools"], compiler, f"{where}.dropped_tools")
             if "dropped_tools" in spec
             else None
         ),
+        params=MappingProxyType({str(k): str(v) for k, v in (spec.get("params") or {}).items()}),
+        handler=spec.get("handler"),
+        stored_events=tuple(str(name) for name in spec.get("stored_events") or ()),
     )
 
 

@@ -29,6 +29,7 @@ from gateway.config.problems import ConfigError, unknown_name
 from gateway.engine.bridges import with_bridges
 from gateway.engine.dialect import Dialect, Operation, compile_dialect
 from gateway.engine.dialect_sources import resolve_dialects
+from gateway.prices.table import NO_PRICES, Prices, target_prices
 from gateway.redaction import Redactor
 from gateway.routing.cooldown import CooldownPolicy
 from gateway.routing.plan import RouteNode
@@ -91,6 +92,7 @@ class Target:
 class ModelRoute:
     alias: str
     root: RouteNode[Target]
+    prices: Prices = field(default_factory=lambda: NO_PRICES)  # (provider, upstream model) -> price
 
     @property
     def first(self) -> Target:
@@ -204,6 +206,13 @@ def build_registry(config: GatewayConfig, environ: Mapping[str, str] | None = No
                 for t in route.targets()
             }
             unavailable[alias] = "; ".join(f"provider {p!r} is disabled: {r}" for p, r in reasons.items())
+
+    prices, price_warnings = target_prices(
+        config, (t.key for route in routes.values() for t in route.root.targets())
+    )
+    routes = {alias: replace(route, prices=prices) for alias, route in routes.items()}
+    if price_warnings:
+        config = replace(config, warnings=config.warnings + tuple(price_warnings))
 
     created = int(time.time())
     listing = {"object": "list", "data": [_model_entry(route, created) for route in routes.values()]}

@@ -45,6 +45,8 @@ from typing import Final, Literal, cast
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
+from gateway.observability.spend_metrics import SpendMetrics
+
 # prometheus_client's untyped multiprocess helpers, with their types
 _multiprocess_collector = cast(Callable[[CollectorRegistry, str], object], multiprocess.MultiProcessCollector)
 _mark_process_dead = cast(Callable[[int, str], None], multiprocess.mark_process_dead)
@@ -58,8 +60,8 @@ UNKNOWN: Final = "unknown"  # label value for a model or provider the request ne
 OVERHEAD_BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
-RateLimitKind = Literal["requests", "tokens", "model", "auth"]
-RATE_LIMIT_KINDS: Final = frozenset(("requests", "tokens", "model", "auth"))
+RateLimitKind = Literal["requests", "tokens", "model", "auth", "budget"]
+RATE_LIMIT_KINDS: Final = frozenset(("requests", "tokens", "model", "auth", "budget"))
 StoreOperation = Literal["admit", "spend"]
 
 _MODEL_PROVIDER = ("model", "provider")
@@ -184,7 +186,7 @@ class GatewayMetrics:
         )
         self._rate_limited = Counter(
             "gateway_rate_limited_total",
-            "Requests refused by a limit, by key name and kind (requests|tokens|model|auth).",
+            "Requests refused by a limit, by key name and kind (requests|tokens|model|auth|budget).",
             ("key", "kind"),
             registry=reg,
         )
@@ -227,6 +229,22 @@ class GatewayMetrics:
         self._pool_stats: PoolStats | None = None
         self._pool_gauges: tuple[Gauge, Gauge, Gauge] | None = None
         self._store_errors = self._rate_limit_store_counters()
+        self._response_store_errors = Counter(
+            "gateway_response_store_errors_total",
+            "Calls to the store of responses (responses.store) that failed: get or delete (the client got "
+            "a 503) or put (the response went out, not stored).",
+            ("operation",),
+            registry=self.registry,
+        )
+        self._cache_requests = Counter(
+            "gateway_cache_requests_total",
+            "Requests to an alias that caches (models.<alias>.cache), by result: hit, miss, or skip "
+            "(the client's Cache-Control: no-cache).",
+            ("alias", "result"),
+            registry=reg,
+        )
+        self._cache_children: dict[tuple[str, str], Counter] = {}
+        self.spend = SpendMetrics(reg)  # cost per request, budget use (spend_metrics.py)
 
     # -- per request -----------------------------------------------------------------------------
 
@@ -273,6 +291,7 @@ class GatewayMetrics:
         if self._pool_stats is not None:
             self._flush_pool(self._pool_stats)
         self._flush_stream_outcomes()
+        self.spend.flush()
         for (model, provider), figures in pending.items():
             series = self._series.get((model, provider))
             if series is None:
@@ -353,6 +372,18 @@ class GatewayMetrics:
 
     def rate_limit_store_error(self, operation: StoreOperation) -> None:
         self._store_errors[operation].inc()
+
+    def response_store_error(self, operation: str) -> None:
+        self._response_store_errors.labels(operation).inc()
+
+    # -- response cache --------------------------------------------------------------------------
+
+    def cache_request(self, alias: str, result: str) -> None:
+        """A request to an alias that caches (configured aliases only: bounded labels)."""
+        child = self._cache_children.get((alias, result))
+        if child is None:
+            child = self._cache_children[(alias, result)] = self._cache_requests.labels(alias, result)
+        child.inc()
 
     # -- routing events (rare: no pre-binding) ---------------------------------------------------
 

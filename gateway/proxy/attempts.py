@@ -224,7 +224,7 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                 upstream = exchange.request.app[REGISTRY].current.config.upstream
                 client, protocol = exchange.client, exchange.protocol
                 sink = (
-                    sink_for(client, protocol, ctx.request, exchange.body)
+                    sink_for(client, protocol, ctx.request, exchange.body, exchange.keep)
                     if client and protocol and not native
                     else CANONICAL_SINK
                 )
@@ -242,7 +242,16 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                 )
             raw = await reply.read()
             return await run_sized(
-                len(raw), json_reply, raw, operation, ctx, access, provider.redactor, exchange.client, native
+                len(raw),
+                json_reply,
+                raw,
+                operation,
+                ctx,
+                access,
+                provider.redactor,
+                exchange.client,
+                native,
+                exchange.keep,
             )
     except UpstreamFailure as failure:
         error = GatewayError(failure.status, failure.message, type_="server_error", code=failure.code)

@@ -4,18 +4,19 @@ find the model's route, and serve it; and the models listing."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from gateway import json_codec
 from gateway.app_keys import (
     ACCESS,
     CLIENT_PROTOCOL,
     COOLDOWNS,
     LIMITS,
     REGISTRY,
+    RESPONSES,
     RNG,
     TRANSPORTS,
     VALIDATOR,
@@ -27,13 +28,18 @@ from gateway.engine.protocol import ClientOperation, ClientProtocol, protocols
 from gateway.engine.registry import ModelRoute, Registry
 from gateway.errors import GatewayError
 from gateway.observability.keys import METRICS
+from gateway.observability.metrics import RateLimitKind
 from gateway.proxy.attempts import serve
 from gateway.proxy.http_errors import DECODED_CODINGS, unreadable_body, unsupported_encoding
-from gateway.proxy.json_reply import JSON_HEADERS
 from gateway.proxy.off_loop import run_sized
 from gateway.proxy.request_validation import RequestValidator, decode_json_body
 from gateway.proxy.target_request import Exchange
+from gateway.response_cache.serving import serve_cached
+from gateway.responses_store.conversation import continue_and_keep
+from gateway.responses_store.handlers import LOCAL_HANDLERS
 from gateway.rules.context import EvalContext
+from gateway.spend.budget import Charge, enforce_budget
+from gateway.spend.cost import charge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -88,7 +94,7 @@ def _checked_body(
     return body
 
 
-def _presented_key(request: web.Request, protocol: ClientProtocol) -> str | None:
+def presented_key(request: web.Request, protocol: ClientProtocol) -> str | None:
     """The gateway key as an Authorization value, from the first of the protocol's key headers the
     request has (`x-api-key: k` counts as `Bearer k`)."""
     for name in protocol.keys:
@@ -112,7 +118,7 @@ async def forward(
             value = request.headers.get(name)
             if value is not None and len(value) <= 128 and value.isprintable():
                 access.client_headers[name.replace("-", "_")] = value
-    key = None if registry.keyring.open else registry.keyring.identify(_presented_key(request, protocol))
+    key = None if registry.keyring.open else registry.keyring.identify(presented_key(request, protocol))
     if key is not None:
         access.key = key.name
     limits = registry.config.limits
@@ -122,7 +128,7 @@ async def forward(
     if key is not None:
         check_model(key, body["model"])
     route = resolve_route(registry, body["model"])
-    if key is not None and (key.rpm is not None or key.tpm is not None):
+    if key is not None and key.counted:  # rate limits or a budget
         return await _limited(request, key, operation, body, route, len(raw))
     return await _serve(request, operation, body, route, len(raw))
 
@@ -131,9 +137,29 @@ def handler_for(operation: ClientOperation) -> Handler:
     """The aiohttp handler of one client operation (one row of the operations table)."""
 
     protocol = protocols()[operation.protocol]  # looked up once, not per request
+    if operation.handler is not None:
+        return _local_handler(operation, protocol)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         return await forward(request, operation, protocol)
+
+    handle.__name__ = f"handle_{operation.key.replace('.', '_')}"
+    return handle
+
+
+def _local_handler(operation: ClientOperation, protocol: ClientProtocol) -> Handler:
+    """An operation the gateway serves itself (stored responses), for the key the request presents
+    (its owner; None when the gateway is open)."""
+    local = LOCAL_HANDLERS[str(operation.handler)]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if not protocol.canonical:
+            request[CLIENT_PROTOCOL] = protocol
+        registry = request.app[REGISTRY].current
+        key = None if registry.keyring.open else registry.keyring.identify(presented_key(request, protocol))
+        if key is not None:
+            request[ACCESS].key = key.name
+        return await local(request, key.name if key is not None else None)
 
     handle.__name__ = f"handle_{operation.key.replace('.', '_')}"
     return handle
@@ -147,9 +173,10 @@ async def _limited(
     route: ModelRoute,
     body_size: int,
 ) -> web.StreamResponse:
-    """Within the key's per-minute limits (429 otherwise); the tokens it used are counted after, in
-    the background. A store that cannot answer serves the request uncounted, or refuses it with a
-    503 (`auth.store_failure`)."""
+    """Within the key's per-minute limits and its budget (429 otherwise, before any upstream call); the
+    tokens it used and what it cost are counted after, in the background. A store that cannot answer
+    serves the request uncounted, or refuses it with a 503 (`auth.store_failure`,
+    `auth.budget_store_failure`)."""
     limits = request.app[LIMITS]
     access = request[ACCESS]
     window = await limits.admit(key)
@@ -157,9 +184,13 @@ async def _limited(
         return await _serve(request, operation, body, route, body_size)
     try:
         access.response_headers.update(enforce(key, window))
+        enforce_budget(key, window.spent_usd, time.time())
     except GatewayError as exc:
-        access.rate_limited = exc.type
-        request.app[METRICS].rate_limited(key.name, "tokens" if exc.type == "tokens" else "requests")
+        kind: RateLimitKind = (
+            "budget" if exc.code == "insufficient_quota" else "tokens" if exc.type == "tokens" else "requests"
+        )
+        access.rate_limited = kind
+        request.app[METRICS].rate_limited(key.name, kind)
         raise
     try:
         return await _serve(request, operation, body, route, body_size)
@@ -167,6 +198,16 @@ async def _limited(
         usage = access.usage
         if usage is not None and key.tpm is not None:
             limits.spend_later(key, int(usage.get("total_tokens") or 0))
+        if usage is not None and key.budget is not None:  # (priced by _serve; no price: 0 USD)
+            tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            limits.charge_later(
+                key,
+                Charge(
+                    access.cost_usd or 0.0,
+                    tokens_in if isinstance(tokens_in, int) else 0,
+                    tokens_out if isinstance(tokens_out, int) else 0,
+                ),
+            )
 
 
 async def _serve(
@@ -201,49 +242,14 @@ async def _serve(
         protocol=request[CLIENT_PROTOCOL] if translated else None,  # (set by forward: not canonical)
         dropped_tools=dropped_tools,
     )
-    return await serve(exchange, route)
-
-
-def _caller(request: web.Request, registry: Registry) -> GatewayKey | None:
-    """The gateway key of a request to /v1/models (401 without a valid one once keys are configured),
-    or None when the gateway is open."""
-    if registry.keyring.open:
-        return None
-    key = registry.keyring.identify(request.headers.get("Authorization"))
-    request[ACCESS].key = key.name
-    return key
-
-
-def _may_use(key: GatewayKey | None, alias: str) -> bool:
-    if key is None or key.models is None:
-        return True
+    if operation.stored_events and translated and (store := app.get(RESPONSES)) is not None:
+        # previous_response_id rebuilt into the conversation; the response made handed to the store
+        await continue_and_keep(exchange, store, operation, route)
+    cache = app[REGISTRY].current.config.models[route.alias].cache  # the alias's own, when it caches
     try:
-        check_model(key, alias)
-    except GatewayError:
-        return False
-    return True
-
-
-async def list_models(request: web.Request) -> web.Response:
-    """The available aliases; with gateway keys, only to a key and only those its `models` allow."""
-    registry = request.app[REGISTRY].current
-    key = _caller(request, registry)
-    if key is None or key.models is None:
-        return web.Response(body=registry.models_body, headers=JSON_HEADERS)
-    listing = json_codec.loads(registry.models_body)
-    listing["data"] = [entry for entry in listing["data"] if _may_use(key, entry["id"])]
-    return web.Response(body=json_codec.dumps(listing), headers=JSON_HEADERS)
-
-
-async def retrieve_model(request: web.Request) -> web.Response:
-    """One alias. A model the key may not use does not exist, for that key (OpenAI's answer too): the
-    same 404 as an unknown one, without the reason a disabled one gives."""
-    alias = request.match_info["model"]
-    registry = request.app[REGISTRY].current
-    key = _caller(request, registry)
-    if not _may_use(key, alias):
-        raise model_not_found(alias)
-    body = registry.model_body(alias)
-    if body is None:
-        resolve_route(registry, alias)  # raises the 404 with the reason
-    return web.Response(body=body, headers=JSON_HEADERS)
+        if cache is not None:
+            return await serve_cached(exchange, route, operation.key, cache)
+        return await serve(exchange, route)
+    finally:
+        if access.usage is not None:  # priced (log, metric, header) before any budget is charged
+            charge(access, route.alias, route.prices, app[METRICS].spend)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -15,6 +15,9 @@ from gateway.proxy.request_record import RequestRecord
 from gateway.redaction import Redactor
 from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
+
+if TYPE_CHECKING:
+    from gateway.responses_store.conversation import Keeper
 
 log = structlog.get_logger("gateway.proxy")
 
@@ -35,12 +38,14 @@ def json_reply(
     redactor: Redactor,
     client: ClientOperation | None = None,
     native: ClientProtocol | None = None,
+    keep: Keeper | None = None,
 ) -> web.Response:
     """The client's response to a non-streamed upstream reply: its bytes as they are (identity
     dialects, or an upstream that speaks the client's protocol: `native`) or translated (by the
     dialect to the canonical form, then by the client's operation, when it has rules, to its own);
     a reply that is not JSON, that the rules refuse or cannot translate, or that is nested too
-    deeply to write, is UpstreamReplyInvalid (a 502)."""
+    deeply to write, is UpstreamReplyInvalid (a 502). `keep` takes a translated reply the client gets
+    (the response store's)."""
     try:
         data = json_codec.loads(raw)
     except json_codec.JSONDecodeError:
@@ -88,6 +93,8 @@ def json_reply(
                 code="upstream_invalid_response",
             )
         ) from None
+    if keep is not None:
+        keep.reply(out, encoded)
     return web.Response(body=encoded, headers=JSON_HEADERS)
 
 

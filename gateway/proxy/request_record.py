@@ -27,9 +27,11 @@ class RequestRecord:
     stream_outcome: StreamOutcome | None = None
     usage: dict[str, Any] | None = None  # canonical (prompt/completion/total tokens), shown or not
     client_closed: bool = False
-    rate_limited: str | None = None  # "requests" or "tokens"
+    rate_limited: str | None = None  # "requests", "tokens" or "budget"
     dropped_tools: str | None = None  # the client's tools a translated upstream could not run
     client_headers: dict[str, str] = field(default_factory=dict)  # the ones its protocol logs
+    cost_usd: float | None = None  # priced from `usage`; None when unknown (no price), never a made-up 0
+    cache: str | None = None  # the response cache's verdict: "hit" or "miss" (None: no cache)
 
     @property
     def served(self) -> bool:
@@ -44,6 +46,8 @@ class RequestRecord:
                 out[name] = value
         if not self.client_closed:
             del out["client_closed"]
+        if self.cost_usd is None and self.usage is not None:
+            out["cost_usd"] = None  # counted, but its model has no price: unknown, said as null
         out.update(self.client_headers)
         return out
 
@@ -59,6 +63,8 @@ _LOGGED = (
     "ttfb_ms",
     "stream_outcome",
     "usage",
+    "cost_usd",
+    "cache",
     "client_closed",
     "rate_limited",
     "dropped_tools",

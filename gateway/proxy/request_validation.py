@@ -25,7 +25,7 @@ from gateway.proxy.schema_predicate import Check, NotPlainJSON, PredicateCompile
 from gateway.schema_files import load_schema
 
 # every client operation's request schema, from the one table of operations (gateway/protocols/)
-SCHEMA_FILES = {operation.key: operation.schema for operation in client_operations()}
+SCHEMA_FILES = {operation.key: operation.schema for operation in client_operations() if operation.schema}
 
 _NOT_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "

@@ -32,6 +32,7 @@ from gateway.proxy.passthrough import pass_through
 from gateway.proxy.request_record import RequestRecord
 from gateway.proxy.stream_outcome import StreamOutcome, failure_outcome
 from gateway.redaction import Redactor
+from gateway.response_cache.recording import RecordingStreamResponse
 from gateway.rules.context import EvalContext
 from gateway.upstream.transport import UpstreamFailure, UpstreamReply
 
@@ -82,7 +83,9 @@ async def relay_stream(
     if spec is None and native is None and sink is not CANONICAL_SINK:
         spec = CANONICAL_STREAM  # OpenAI-format chunks, for a client of another protocol
     translator = StreamTranslator(spec, ctx, redactor, sink) if spec is not None else None
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    # an alias that caches (access.cache set) keeps the frames it is sent; no other stream pays for it
+    response_type = RecordingStreamResponse if access.cache is not None else web.StreamResponse
+    response = response_type(status=200, headers={**SSE_HEADERS, **headers})
     try:
         first = await anext(upstream)
     except StopAsyncIteration:

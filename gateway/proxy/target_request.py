@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -25,6 +26,9 @@ from gateway.rules.context import EvalContext
 from gateway.rules.functions import RuleFailure
 from gateway.rules.template import pop_path
 from gateway.upstream.transport import Transport
+
+if TYPE_CHECKING:
+    from gateway.responses_store.conversation import Keeper
 
 log = structlog.get_logger("gateway.proxy")
 
@@ -65,6 +69,10 @@ class Exchange:
     protocol: ClientProtocol | None = None
     dropped_tools: str = ""  # the client's tools a translated upstream cannot run (comma-separated)
     translated: dict[str, Any] | None = None  # the body in the canonical form, once a target needed it
+    # the body with the stored conversation it continues (previous_response_id), sent in its place;
+    # `body` stays what the client sent (the reply echoes it)
+    continued: dict[str, Any] | None = None
+    keep: Keeper | None = None  # hands the reply to the response store (translated replies)
 
     def canonical(self) -> dict[str, Any]:
         """The request in the canonical form: made from the client's body the first time a target
@@ -74,7 +82,8 @@ class Exchange:
             return self.body
         if self.translated is None:
             try:
-                self.translated = self.client.request.apply(self.body, EvalContext(request=self.body))
+                body = self.body if self.continued is None else self.continued
+                self.translated = self.client.request.apply(body, EvalContext(request=body))
             except RuleFailure as exc:
                 raise GatewayError(400, str(exc), code="unsupported_value") from None
         return self.translated
@@ -109,7 +118,7 @@ def prepare(exchange: Exchange, target: Target) -> Prepared | Failed:
     if client is not None and protocol is not None and client.request is not None:
         native = provider.native.get(client.key)
         if native is not None:  # the upstream speaks the client's protocol: its body, its model
-            body = dict(exchange.body)
+            body = dict(exchange.body if exchange.continued is None else exchange.continued)
             body["model"] = target.model
             ctx = EvalContext(request=exchange.body, created=int(time.time()))
             return Prepared(native, json_codec.dumps(body), ctx, "", native=True)
@@ -137,7 +146,7 @@ def prepare(exchange: Exchange, target: Target) -> Prepared | Failed:
     dropped = ""
     try:
         if operation.unsupported:
-            dropped = screen_unsupported(operation, source, ctx, target)
+            dropped = screen_unsupported(operation, source, ctx, target, client.params if client else None)
         if operation.ignored:
             dropped = ",".join(filter(None, (dropped, *(p for p, _ in operation.ignored if p in source))))
         payload = source if operation.request.is_identity else operation.request.apply(source, ctx)
@@ -154,16 +163,22 @@ def prepare(exchange: Exchange, target: Target) -> Prepared | Failed:
             code="translation_failed",
         )
         return Failed(error, "translation_failed", target_at_fault=False)
-    if client is not None and client.ignored:  # the client protocol's own, that no translation carries
-        left_out = [name for name, _ in client.ignored if name in exchange.body]
-        dropped = ",".join(filter(None, (dropped, *left_out)))
+    if client is not None:  # named as the client names them, with its own that no translation carries
+        dropped = ",".join(filter(None, (client.client_names(dropped), *client.ignored_in(exchange.body))))
     return Prepared(operation, json_codec.dumps(payload), ctx, dropped)
 
 
-def screen_unsupported(operation: Operation, source: dict[str, Any], ctx: EvalContext, target: Target) -> str:
-    """Parameters the dialect cannot honour: a 400 naming the first, or dropped (provider's choice;
-    the dropped ones are returned, comma-separated). Conditions see the body as request rules do:
-    `model` is the target's (a parameter may be unsupported by one upstream model only)."""
+def screen_unsupported(
+    operation: Operation,
+    source: dict[str, Any],
+    ctx: EvalContext,
+    target: Target,
+    client_names: Mapping[str, str] | None = None,
+) -> str:
+    """Parameters the dialect cannot honour: a 400 naming the first (by the client's name for it,
+    when its protocol gives it another), or dropped (provider's choice; the dropped ones are
+    returned, comma-separated). Conditions see the body as request rules do: `model` is the
+    target's (a parameter may be unsupported by one upstream model only)."""
     provider = target.provider
     dropped: list[str] = []
     for unsupported in operation.unsupported:
@@ -175,7 +190,7 @@ def screen_unsupported(operation: Operation, source: dict[str, Any], ctx: EvalCo
             pop_path(source, unsupported.path)
             dropped.append(unsupported.param)
             continue
-        param = unsupported.param
+        param = client_names.get(unsupported.param, unsupported.param) if client_names else unsupported.param
         why = f": {unsupported.why}" if unsupported.why else ""
         raise GatewayError(
             400,

@@ -15,6 +15,7 @@ import hashlib
 import re
 import secrets
 import struct
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,14 @@ def _state(ctx: EvalContext) -> Any:
 def _now(ctx: EvalContext) -> int:
     """`now()`: the request's timestamp in Unix seconds, the same for every chunk of a stream."""
     return ctx.created
+
+
+def _rfc3339(_ctx: EvalContext, seconds: Any) -> Any:
+    """`rfc3339(t)`: Unix seconds as an RFC 3339 UTC time (`2026-12-05T09:00:00Z`); null for a
+    non-number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _upstream_header(ctx: EvalContext, name: Any) -> Any:
@@ -289,6 +298,7 @@ GENERIC_FUNCTIONS: Mapping[str, FunctionSpec] = {
     "client": FunctionSpec(_client, 0, 0),
     "state": FunctionSpec(_state, 0, 0, pure=False),
     "now": FunctionSpec(_now, 0, 0),
+    "rfc3339": FunctionSpec(_rfc3339, 1, 1),
     "upstream_header": FunctionSpec(_upstream_header, 1, 1, pure=False),
     "split": FunctionSpec(_split, 2, 2),
     "from_json": FunctionSpec(_from_json, 1, 1),

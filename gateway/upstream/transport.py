@@ -247,8 +247,10 @@ class _Exchange:
                 headers = await provider.signer.sign(self._url, signed, body)
                 where, head = self._transport.head(self._url, egress, headers, body, cache=False)
             else:
+                extra = self._extra  # a traced attempt's own traceparent: a block not worth keeping
+                cache = not extra or "traceparent" not in extra
                 where, head = self._transport.head(
-                    self._url, egress, provider.headers, body, cache=True, extra=self._extra
+                    self._url, egress, provider.headers, body, cache=cache, extra=extra
                 )
         except ValueError as exc:
             raise UpstreamFailure(

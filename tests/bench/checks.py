@@ -15,6 +15,8 @@ MEMORY_TARGET = "gateway-openai"  # the target the --memory-requests phase runs 
 # Anthropic Messages ingress: (target, rps floor, ceiling on added stream TTFB / the passthrough's or None);
 # both against passthrough-messages, the bare passthrough relaying the same Messages request
 MESSAGES_TARGETS = (("gateway-messages-native", 1.0, None), ("gateway-messages-openai", 0.7, 1.5))
+# Responses API ingress, the same figures against passthrough-responses
+RESPONSES_TARGETS = (("gateway-responses-native", 1.0, None), ("gateway-responses-openai", 0.7, 1.5))
 
 
 def _num(value: Any) -> float | None:
@@ -25,6 +27,20 @@ def _phase(res: Result | None, phase: str, key: str) -> float | None:
     if res is None or res.get("status") != "ok":
         return None
     return _num((res.get(phase) or {}).get(key))
+
+
+def pooled_rps(res: Result | None) -> tuple[float | None, int]:
+    """A target's throughput over its load phase and its ratio rounds (run_bench.run_ratio_rounds):
+    requests over seconds, all of them; and how many phases that is. A failed round counts nothing."""
+    if res is None or res.get("status") != "ok":
+        return None, 0
+    rounds = [r for r in res.get("ratio_rounds") or [] if "error" not in r]
+    if not rounds:
+        return _phase(res, "load", "rps"), 1
+    phases = [res.get("load") or {}, *rounds]
+    requests = sum(_num(p.get("requests")) or 0 for p in phases)
+    seconds = sum(_num(p.get("seconds")) or 0 for p in phases)
+    return (requests / seconds if seconds else None), len(phases)
 
 
 def _row(figure: str, target: str, value: float | None, ok: Callable[[float], bool], shown: str) -> Row:
@@ -211,7 +227,8 @@ def evaluate(
         )
     )
 
-    rows += _messages_rows(by, ratios, meta)
+    rows += _ingress_rows(by, ratios, meta, MESSAGES_TARGETS)
+    rows += _ingress_rows(by, ratios, meta, RESPONSES_TARGETS)
 
     # 8. LiteLLM
     lite = litellm or {}
@@ -232,22 +249,31 @@ def evaluate(
     return rows
 
 
-def _messages_rows(by: dict[str, Result], ratios: dict[str, Any], meta: dict[str, Any]) -> list[Row]:
-    """The Messages ingress targets: throughput, and added stream TTFB where a translation sits in between,
-    each relative to the floor the target names (report.derive). Ratios unrounded: 0.996 is not 1.0."""
+def _ingress_rows(
+    by: dict[str, Result],
+    ratios: dict[str, Any],
+    meta: dict[str, Any],
+    targets: tuple[tuple[str, float, float | None], ...],
+) -> list[Row]:
+    """A client protocol's ingress targets (Messages, Responses): throughput, and added stream TTFB where a
+    translation sits in between, each relative to the floor the target names (report.derive) and added
+    over the baseline it names. Ratios unrounded: 0.996 is not 1.0."""
     rows: list[Row] = []
-    for name, rps_floor, ttfb_ceiling in MESSAGES_TARGETS:
+    for name, rps_floor, ttfb_ceiling in targets:
         res = by.get(name)
-        floor = (ratios.get(name) or {}).get("floor") or "passthrough-messages"
-        rps, floor_rps = _phase(res, "load", "rps"), _phase(by.get(floor), "load", "rps")
+        protocol = name.split("-")[1]  # gateway-<protocol>-<upstream>
+        floor = (ratios.get(name) or {}).get("floor") or f"passthrough-{protocol}"
+        baseline = (res or {}).get("baseline") or f"direct-{protocol}"
+        (rps, phases), (floor_rps, _) = pooled_rps(res), pooled_rps(by.get(floor))
         value = rps / floor_rps if rps is not None and floor_rps else None
+        over = f", {phases} load phases each" if phases > 1 else ""
         rows.append(
             _row(
                 f"rps c={meta['conns']}, {name} / {floor}",
                 f">= {rps_floor}",
                 value,
                 partial(operator.le, rps_floor),
-                f"{value:.3f} ({rps:.0f} / {floor_rps:.0f} rps)" if value is not None else "",
+                f"{value:.3f} ({rps:.0f} / {floor_rps:.0f} rps{over})" if value is not None else "",
             )
         )
         if ttfb_ceiling is None:
@@ -257,7 +283,7 @@ def _messages_rows(by: dict[str, Result], ratios: dict[str, Any], meta: dict[str
         value = added / floor_added if added is not None and floor_added and floor_added > 0 else None
         rows.append(
             _row(
-                f"stream TTFB p50 added vs direct-messages, {name} / {floor}",
+                f"stream TTFB p50 added vs {baseline}, {name} / {floor}",
                 f"<= {ttfb_ceiling}",
                 value,
                 partial(operator.ge, ttfb_ceiling),

@@ -5,6 +5,9 @@ POST /v1/chat/completions  OpenAI chat.completion (~650 B); with "stream": true,
                            stream_options.include_usage, then "data: [DONE]".
 POST /v1/messages          Anthropic Messages `message`; with "stream": true the named-event
                            stream message_start .. message_stop with CHUNKS text_delta events.
+POST /v1/responses         OpenAI Responses API `response`; with "stream": true the named-event
+                           stream response.created .. response.completed with CHUNKS
+                           response.output_text.delta events (every event with its sequence_number).
 POST /v1/embeddings        one 1536-float embedding
 GET  /health               "ok"
 POST /delay/{ms}/v1/...    the chat and messages endpoints again, but streams wait {ms} milliseconds
@@ -27,10 +30,16 @@ OPENAI_MODEL = "gpt-4o-2024-08-06"
 ANTHROPIC_MODEL = "claude-sonnet-4-5-20250929"
 CHAT_ID = "chatcmpl-BENCH0123456789abcdefghijklmnopq"
 MSG_ID = "msg_01BENCH0123456789abcdefgh"
+RESP_ID = "resp_BENCH0123456789abcdefghijklmnop"
+RESP_MSG_ID = "msg_BENCH0123456789abcdefghijklmnop"
 FP = "fp_bench0001"
 CONTENT = (
     "TCP is reliable and ordered; UDP is connectionless and "
     "unordered. Use TCP for web and file transfer, UDP for DNS and live video."
+)
+# what tests/bench/responses_request.json sends, echoed in a Response as the API does
+INSTRUCTIONS = (
+    "You are a helpful assistant for a network operations team. Answer briefly, precisely and in plain prose."
 )
 JSON_CT = "application/json"
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -89,6 +98,57 @@ MESSAGE_BYTES = _dumps(
             "service_tier": "standard",
         },
     }
+)
+
+
+RESPONSES_USAGE = {
+    "input_tokens": 57,
+    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+    "output_tokens": 48,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 105,
+}
+
+
+def responses_object(status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Response as the API returns it for tests/bench/responses_request.json (its settings echoed)."""
+    return {
+        "id": RESP_ID,
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": INSTRUCTIONS,
+        "max_output_tokens": 256,
+        "model": OPENAI_MODEL,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": 0.3,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "safety_identifier": "bench-user-0001",
+        "metadata": {},
+        **({"usage": RESPONSES_USAGE} if status == "completed" else {}),
+    }
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _responses_message(status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "message", "id": RESP_MSG_ID, "status": status, "role": "assistant", "content": content}
+
+
+RESPONSE_BYTES = _dumps(
+    responses_object("completed", [_responses_message("completed", [_output_text(CONTENT)])])
 )
 
 EMBED_BYTES = _dumps(
@@ -197,6 +257,35 @@ def anthropic_events(n: int) -> list[bytes]:
     return [_event(e) for e in events]
 
 
+def responses_events(n: int) -> list[bytes]:
+    """The Responses API stream for one message of n output_text.delta events: each event named by its
+    `type`, with a strictly increasing sequence_number."""
+    pieces = _pieces(n)
+    text = "".join(pieces)
+    where = {"item_id": RESP_MSG_ID, "output_index": 0, "content_index": 0}
+    done_message = _responses_message("completed", [_output_text(text)])
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": responses_object("in_progress", [])},
+        {"type": "response.in_progress", "response": responses_object("in_progress", [])},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": _responses_message("in_progress", []),
+        },
+        {"type": "response.content_part.added", **where, "part": _output_text("")},
+    ]
+    events += [
+        {"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []} for piece in pieces
+    ]
+    events += [
+        {"type": "response.output_text.done", **where, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": _output_text(text)},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_message},
+        {"type": "response.completed", "response": responses_object("completed", [done_message])},
+    ]
+    return [_event({**e, "sequence_number": i}) for i, e in enumerate(events)]
+
+
 def build_app(chunks: int) -> web.Application:
     try:
         import orjson
@@ -206,6 +295,7 @@ def build_app(chunks: int) -> web.Application:
         loads = json.loads
     oa_chunks = openai_chunks(chunks)
     an_events = anthropic_events(chunks)
+    re_events = responses_events(chunks)
 
     def parse(body: bytes) -> dict[str, Any] | None:
         if b'"stream"' not in body:  # cheap pre-check: most requests need no parse at all
@@ -253,6 +343,14 @@ def build_app(chunks: int) -> web.Application:
             return web.Response(body=MESSAGE_BYTES, content_type=JSON_CT)
         return await stream(request, an_events)
 
+    async def responses(request: web.Request) -> web.StreamResponse:
+        obj = parse(await request.read())
+        if obj is None:
+            return bad_request()
+        if not obj.get("stream"):
+            return web.Response(body=RESPONSE_BYTES, content_type=JSON_CT)
+        return await stream(request, re_events)
+
     async def embeddings(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=EMBED_BYTES, content_type=JSON_CT)
@@ -263,9 +361,11 @@ def build_app(chunks: int) -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/delay/{ms}/v1/chat/completions", chat)
     app.router.add_post("/delay/{ms}/v1/messages", messages)
+    app.router.add_post("/delay/{ms}/v1/responses", responses)
     app.router.add_get("/health", health)
     return app
 

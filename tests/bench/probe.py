@@ -1,4 +1,5 @@
-"""Readiness and sanity probes against a target's POST /v1/chat/completions or /v1/messages (stdlib HTTP)."""
+"""Readiness and sanity probes against a target's POST /v1/chat/completions, /v1/messages or /v1/responses
+(stdlib HTTP)."""
 
 from __future__ import annotations
 
@@ -48,20 +49,25 @@ def wait_ready(proc: Proc, url: str, body: bytes, timeout_s: float) -> float:
 
 
 def reply_text(api: str, reply: Any) -> Any:
-    """The assistant text of a non-streamed reply: OpenAI chat's message content, or the Messages API's
-    first content block's text (None when the reply has another shape)."""
+    """The assistant text of a non-streamed reply: OpenAI chat's message content, the Messages API's
+    first content block's text, or the Responses API's first message item's first output_text (None
+    when the reply has another shape)."""
     try:
         if api == "messages":
             block = reply["content"][0]
             return block["text"] if block.get("type") == "text" else None
+        if api == "responses":
+            [message, *_] = [item for item in reply["output"] if item.get("type") == "message"]
+            part = message["content"][0]
+            return part["text"] if part.get("type") == "output_text" else None
         return reply["choices"][0]["message"]["content"]
-    except (LookupError, TypeError, AttributeError):
+    except (LookupError, TypeError, AttributeError, ValueError):
         return None
 
 
 def check_reply(url: str, body: bytes, api: str = "chat") -> str:
-    """One non-streaming request of that API ("chat" or "messages"); returns the assistant text or raises
-    TargetFailed."""
+    """One non-streaming request of that API ("chat", "messages" or "responses"); returns the assistant
+    text or raises TargetFailed."""
     try:
         status, data = post(url, body)
     except OSError as e:

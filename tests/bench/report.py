@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 Result = dict[str, Any]
+API_NAMES = {"messages": "Messages", "responses": "Responses"}
 
 
 def _get(res: Result | None, phase: str, key: str) -> float | None:
@@ -116,10 +117,16 @@ def render(
         out += render_targets(checks)
 
     out += ["## Non-streaming", ""]
-    if any(r.get("api") == "messages" for r in ok):
+    apis = sorted({str(r["api"]) for r in ok if r.get("api")} - {"chat"})
+    if apis:
         out += [
-            "Chat requests; the *-messages targets send the Messages request, and their added figures are "
-            "against direct-messages.",
+            "Chat requests; "
+            + "; ".join(
+                f"the *-{api} targets send the {API_NAMES.get(api, api)} request, and their added figures "
+                f"are against direct-{api}"
+                for api in apis
+            )
+            + ".",
             "",
         ]
     out += _table(

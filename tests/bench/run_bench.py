@@ -19,7 +19,8 @@ performance targets, PASS / FAIL / n/a), and bench-results/bench-<timestamp>.md 
 
 The *-messages targets send an Anthropic Messages request to /v1/messages instead; their "added" figures
 are against direct-messages (the mock's /v1/messages, measured whenever one of them is) and their ratios
-against passthrough-messages (the bare passthrough relaying the same request).
+against passthrough-messages (the bare passthrough relaying the same request). The *-responses targets
+likewise send an OpenAI Responses API request to /v1/responses (direct-responses, passthrough-responses).
 """
 
 from __future__ import annotations
@@ -45,7 +46,18 @@ from loadgen import LoadTool, run_streams
 from probe import TargetFailed, check_reply, wait_ready
 from procs import Proc, Supervisor, cpu_plan, free_port
 from report import derive, render
-from targets import CHAT, MESSAGES, TARGETS, Api, Target, delay_prefix, gateway_config, mock_argv, target_argv
+from targets import (
+    CHAT,
+    MESSAGES,
+    RESPONSES,
+    TARGETS,
+    Api,
+    Target,
+    delay_prefix,
+    gateway_config,
+    mock_argv,
+    target_argv,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -190,6 +202,24 @@ class Bench:
             res.update(status="failed", error=str(e), log_tail=mock.log_tail())
         return res
 
+    def load_round(self, target: Target) -> dict[str, Any]:
+        """One more load phase of `target`, started fresh (a warm-up first): {requests, seconds, rps}, or
+        {error} when it failed."""
+        a = self.args
+        port = free_port()
+        argv = target_argv(target, a.python, port, self.upstream_port, self.gateway_yaml)
+        proc = self.sup.spawn(target.name, argv, self.target_cpu, cwd=REPO)
+        url, body_file = f"http://127.0.0.1:{port}{target.api.path}", self.body_file(target.model, target.api)
+        try:
+            wait_ready(proc, url, body_file.read_bytes(), a.startup_timeout)
+            self.tool.run(url, a.conns, a.warmup_s, body_file)
+            load = self.tool.run(url, a.conns, a.round_load_s, body_file)
+        except TargetFailed as e:
+            return {"error": str(e)}
+        finally:
+            self.sup.stop(proc)
+        return {k: load.get(k) for k in ("requests", "seconds", "rps", "errors")}
+
     def run_target(self, target: Target) -> dict[str, Any]:
         port = free_port()
         argv = target_argv(target, self.args.python, port, self.upstream_port, self.gateway_yaml)
@@ -225,7 +255,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         default=",".join(TARGETS),
         help=f"comma-separated, from {', '.join(TARGETS)} (direct is always measured first, and "
-        "direct-messages whenever a *-messages target is)",
+        "direct-messages / direct-responses whenever a *-messages / *-responses target is)",
     )
     ap.add_argument("--warmup-s", type=float, default=2.0, help="warm-up at --conns before measuring")
     ap.add_argument("--serial-s", type=float, default=5.0, help="serial latency phase, 1 connection")
@@ -266,6 +296,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="gateway-w1 / gateway-w2 are each started and load-tested this many times (w1 w2 w2 w1 ...); "
         "their CPU per request is the total over the rounds",
     )
+    ap.add_argument(
+        "--ratio-rounds",
+        type=int,
+        default=3,
+        help="each client protocol's floor and gateway targets (passthrough-messages, gateway-messages-*; "
+        "the same for responses) get this many more load phases, fresh processes, in alternating order "
+        "(A B C C B A ...): their throughput ratios are over all of them (0: the main load phase only)",
+    )
+    ap.add_argument("--round-load-s", type=float, default=5.0, help="load phase of each ratio round")
     ap.add_argument("--startup-timeout", type=float, default=30.0)
     ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
@@ -280,6 +319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     if args.cpu_rounds < 1:
         ap.error("--cpu-rounds must be >= 1")
+    if args.ratio_rounds < 0:
+        ap.error("--ratio-rounds must be >= 0")
     args.target_names = target_order(names)
     return args
 
@@ -350,6 +391,7 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
         pin = "none (needs taskset and >= 2 CPUs), so figures are noisier"
     body_len = len(bench.body_file(TARGETS["direct"].model).read_bytes())
     messages_len = len(bench.body_file(TARGETS["direct-messages"].model, MESSAGES).read_bytes())
+    responses_len = len(bench.body_file(TARGETS["direct-responses"].model, RESPONSES).read_bytes())
     if tool.wrk:
         load_cmd = f"wrk -t1 -c{{1|{a.conns}}} -d{{N}}s --timeout 10s -s tests/bench/post.lua URL"
     else:
@@ -361,8 +403,9 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             f"Load generator: {tool.description}",
             f"Request: POST {CHAT_PATH}, {body_len}-byte JSON body (tests/bench/chat_request.json, model "
             f"per target); *-messages targets: POST {MESSAGES.path}, {messages_len}-byte Anthropic Messages "
-            "body (tests/bench/messages_request.json, the same conversation); upstream: aiohttp mock "
-            "(tests/bench/mock_upstream.py)",
+            "body (tests/bench/messages_request.json, the same conversation); *-responses targets: POST "
+            f"{RESPONSES.path}, {responses_len}-byte Responses API body (tests/bench/responses_request.json, "
+            "the same conversation, store false); upstream: aiohttp mock (tests/bench/mock_upstream.py)",
             f"Per target, started fresh: startup probe, {a.warmup_s:g}s warm-up at c={a.conns}, serial c=1 "
             f"for {a.serial_s:g}s, load c={a.conns} for {a.load_s:g}s, {a.streams} sequential streams "
             f"(after {STREAM_WARMUP} warm-up, capped at {a.stream_max_s:g}s)"
@@ -371,6 +414,14 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
                 "(direct and the gateway targets but gateway-w1/-w2)"
                 if a.chunk_delay_ms > 0 and a.delay_streams > 0
                 else ""
+            ),
+            (
+                f"Ratio rounds: each client protocol's floor and gateway targets (passthrough-messages and "
+                f"gateway-messages-*, the same for responses) then get {a.ratio_rounds} more load phases of "
+                f"{a.round_load_s:g}s, fresh processes, in alternating order (A B C, C B A, ...); their rps "
+                "ratios are over every load phase (requests / seconds, pooled)"
+                if a.ratio_rounds
+                else "Ratio rounds: none (--ratio-rounds 0): ratios from the one load phase"
             ),
             (
                 f"Memory phase ({MEMORY_TARGET}, after its other phases): {a.memory_warmup} warm-up "
@@ -390,14 +441,17 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             "added = target - direct (the mock's OpenAI endpoint); for gateway-anthropic it includes the "
             "OpenAI <-> Anthropic translation. *-messages targets: added = target - direct-messages (the "
             "mock's /v1/messages), ratios to passthrough-messages (the bare passthrough relaying the same "
-            "Messages request); gateway-messages-openai includes the Messages <-> OpenAI chat translation",
+            "Messages request); gateway-messages-openai includes the Messages <-> OpenAI chat translation. "
+            "*-responses targets likewise against direct-responses and passthrough-responses; "
+            "gateway-responses-openai includes the Responses <-> OpenAI chat translation",
             f"Wall time {wall_s:.0f}s; process logs in {bench.work}"
             + ("; INTERRUPTED, partial results" if interrupted else ""),
         ],
         "commands": [
             f"load: {load_cmd}",
             f"streams: python tests/bench/stream_client.py --url URL --n {a.streams} "
-            f"--warmup {STREAM_WARMUP} [--body-file tests/bench/messages_request.json]",
+            f"--warmup {STREAM_WARMUP} [--body-file tests/bench/messages_request.json | "
+            "tests/bench/responses_request.json]",
         ],
     }
 
@@ -468,6 +522,35 @@ def run_all(bench: Bench, results: list[dict[str, Any]]) -> None:
                 results.append(res)
     finally:  # also on KeyboardInterrupt: the rounds done so far
         results += [merge_rounds(runs) for runs in rounds.values() if runs]
+    run_ratio_rounds(bench, results, mock)
+
+
+def ratio_groups(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Each floor that some measured gateway target is compared with, and those targets (all measured
+    fine): [floor, gateway, ...] per client protocol with ratio targets."""
+    ok = {r["target"] for r in results if r.get("status") == "ok"}
+    groups: dict[str, list[str]] = {}
+    for name in ok:
+        target = TARGETS[name]
+        if target.kind == "gateway" and target.floor != "passthrough" and target.floor in ok:
+            groups.setdefault(target.floor, []).append(name)
+    return [[floor, *sorted(names)] for floor, names in sorted(groups.items())]
+
+
+def run_ratio_rounds(bench: Bench, results: list[dict[str, Any]], mock: Proc) -> None:
+    """--ratio-rounds more load phases of each ratio group, alternating the order round by round (a drift
+    of the machine's speed hits a gateway target and its floor alike); each result gets `ratio_rounds`,
+    and its load phase plus these make the ratio (checks.py)."""
+    a = bench.args
+    by = {r["target"]: r for r in results}
+    for group in ratio_groups(results) if a.ratio_rounds else []:
+        for rnd in range(a.ratio_rounds):
+            for name in group if rnd % 2 == 0 else group[::-1]:
+                if not mock.alive():
+                    log("error: the mock upstream died; no more ratio rounds")
+                    return
+                log(f"[{name}] ratio round {rnd + 1}/{a.ratio_rounds}")
+                by[name].setdefault("ratio_rounds", []).append(bench.load_round(TARGETS[name]))
 
 
 def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""Streaming (SSE) probe: time to first byte and total time of chat or Messages API streams.
+"""Streaming (SSE) probe: time to first byte and total time of chat, Messages or Responses API streams.
 
 Sends N streamed requests (the body file with "stream": true) one after another over one keep-alive
 aiohttp session and prints one JSON line with percentiles in ms:
   ttfb   request sent -> first body bytes received
-  total  request sent -> the stream's end: "data: [DONE]" (OpenAI) or "event: message_stop" (Anthropic,
-         which sends no [DONE])
+  total  request sent -> the stream's end: "data: [DONE]" (OpenAI chat), "event: message_stop"
+         (Anthropic) or "event: response.completed" (the Responses API; neither of these two sends [DONE])
 plus the mean number of SSE data events per stream (the end marker not counted) and the error count.
-An Anthropic `event: error` is an error, not an event.
+An `event: error` (both protocols name their error event so) or `event: response.failed` is an error,
+not an event.
 
   python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/chat/completions --n 300
   python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/messages \
       --body-file tests/bench/messages_request.json
+  python tests/bench/stream_client.py --url http://127.0.0.1:18001/v1/responses \
+      --body-file tests/bench/responses_request.json
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ from percentiles import summarize_ms
 HERE = Path(__file__).resolve().parent
 
 
+END_EVENTS = (b"message_stop", b"response.completed", b"response.incomplete")
+ERROR_EVENTS = (b"error", b"response.failed")
+
+
 class SseEnd:
     """Reads an SSE body chunk by chunk, counting data events until the stream's end marker: OpenAI's
-    `data: [DONE]` or Anthropic's `event: message_stop`, whichever the stream sends."""
+    `data: [DONE]`, Anthropic's `event: message_stop` or the Responses API's `event: response.completed`
+    (or `.incomplete`), whichever the stream sends."""
 
     def __init__(self) -> None:
         self.events = 0
@@ -49,10 +57,10 @@ class SseEnd:
                     if line[5:].strip() == b"[DONE]":
                         return True
                     data = True
-            if event == b"message_stop":
+            if event in END_EVENTS:
                 return True
-            if event == b"error":
-                raise RuntimeError(f"event: error: {message[:200]!r}")
+            if event in ERROR_EVENTS:
+                raise RuntimeError(f"event: {event.decode()}: {message[:200]!r}")
             self.events += data
         return False
 
@@ -71,7 +79,9 @@ async def one_stream(
                 ttfb = time.perf_counter() - t0
             if sse.feed(chunk):
                 return ttfb, time.perf_counter() - t0, sse.events
-    raise RuntimeError("stream ended without data: [DONE] or event: message_stop")
+    raise RuntimeError(
+        "stream ended without its end marker (data: [DONE], event: message_stop or response.completed)"
+    )
 
 
 async def run(url: str, body: bytes, auth: str, n: int, warmup: int, max_s: float) -> dict[str, Any]:

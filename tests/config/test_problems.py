@@ -45,7 +45,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "an unknown key with no close name": (
         "  gpt: {provider: mock, model: m, colour: blue}",
-        ["models.gpt: unknown key 'colour' (allowed: model, provider, weight)"],
+        ["models.gpt: unknown key 'colour' (allowed: cache, model, provider, weight)"],
     ),
     "enum value": (
         "  gpt: {strategy: loadbalancer, targets: [{provider: mock, model: m}]}",

@@ -283,10 +283,12 @@ def test_tool_choice(
         "tool_choice": TOOL_CHOICES[choice],
     }
     if SENT_CHOICES.get(name, {}).get(choice) == "refused":
-        # no way to make Gemini or Converse call one tool at a time: refused, as for an OpenAI client
+        # no way to make Gemini or Converse call one tool at a time: refused, as for an OpenAI client,
+        # naming the parameter as the client sent it
         with pytest.raises(anthropic.BadRequestError) as caught:
             claude.messages.create(model=upstream.alias, max_tokens=64, **params)
-        assert "parallel_tool_calls" in caught.value.message
+        assert "'tool_choice.disable_parallel_tool_use' is not supported" in caught.value.message
+        assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
         assert fake_of(upstream, request).requests == []
         return
     claude.messages.create(model=upstream.alias, max_tokens=64, **params)

@@ -275,7 +275,13 @@ def test_usage_is_counted_for_the_keys_tpm_and_the_access_log(
         after = claude.messages.with_raw_response.create(**params).headers  # counted when it was let in
         events.wait_for(2)
     counted = 120 + 7 + 500 + 33  # every input token, cached or not, and the output
-    assert first["usage"] == {"prompt_tokens": 627, "completion_tokens": 33, "total_tokens": counted}
+    assert first["usage"] == {
+        "prompt_tokens": 627,
+        "completion_tokens": 33,
+        "total_tokens": counted,
+        # cache reads and writes kept apart: they are priced apart (gateway/prices/)
+        "prompt_tokens_details": {"cached_tokens": 500, "cache_write_tokens": 7},
+    }
     assert (first["provider"], first["upstream_model"], first["status"]) == ("claude", UPSTREAM_MODEL, 200)
     assert first["key"] == "sdk"
     spent = int(before["x-ratelimit-remaining-tokens"]) - int(after["x-ratelimit-remaining-tokens"])

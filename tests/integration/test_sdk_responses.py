@@ -296,7 +296,8 @@ def test_fields_only_the_responses_api_has_are_named_as_dropped(responses_gatewa
     body = {"model": "mock", "input": "Hi", "store": False, "include": ["reasoning.encrypted_content"]}
     reply = _post(responses_gateway, body)
     assert reply.status_code == 200, reply.text
-    assert set(reply.headers["x-gateway-dropped-params"].split(",")) >= {"store", "include"}
+    dropped = set(reply.headers["x-gateway-dropped-params"].split(","))
+    assert "include" in dropped and "store" not in dropped  # (the gateway keeps responses itself)
 
 
 def test_length_is_an_incomplete_response(client: openai.OpenAI, fake_compatible: FakeUpstream) -> None:
@@ -326,11 +327,13 @@ def test_a_stream_cut_by_length_ends_incomplete(client: openai.OpenAI, fake_comp
     assert details is not None and details.reason == "max_output_tokens"
 
 
-def test_previous_response_id_is_refused_on_a_translated_route(
+def test_an_unknown_previous_response_id_is_not_found_on_a_translated_route(
     client: openai.OpenAI, fake_compatible: FakeUpstream
 ) -> None:
-    with pytest.raises(openai.BadRequestError, match="previous_response_id"):
+    """(tests/integration/test_responses_state.py: the ids it knows)"""
+    with pytest.raises(openai.NotFoundError, match="resp_123") as missing:
         client.responses.create(model="gw-mistral", input="Hi", previous_response_id="resp_123")
+    assert missing.value.code == "previous_response_not_found"
     assert fake_compatible.requests == []
 
 
@@ -408,7 +411,14 @@ def test_native_usage_reaches_the_access_log(
         reply = _post(responses_gateway, {"model": NATIVE_ALIAS, "input": "Hi", "stream": stream})
         assert reply.status_code == 200
         [event] = events.wait_for(1)
-    assert event["usage"] == {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}
+    assert event["usage"] == {
+        "prompt_tokens": 11,
+        "completion_tokens": 6,
+        "total_tokens": 17,
+        # the reply's cached input and reasoning, kept: they are priced apart (gateway/prices/)
+        "prompt_tokens_details": {"cached_tokens": 3, "cache_write_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
 
 
 def _post(gateway: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx2.Response:
@@ -433,7 +443,7 @@ def test_an_upstream_error_is_openais_envelope(
 
 
 @each_translated
-def test_a_stream_that_breaks_ends_with_an_error_event(
+def test_a_stream_that_breaks_ends_with_response_failed(
     responses_gateway: str, upstream: Upstream, request: pytest.FixtureRequest
 ) -> None:
     fake_of(upstream, request).enqueue(upstream.broken())
@@ -441,4 +451,21 @@ def test_a_stream_that_breaks_ends_with_an_error_event(
     events = assert_valid_response_stream(reply.content)
     deltas = [event["delta"] for event in events if event["type"] == "response.output_text.delta"]
     assert "".join(deltas).startswith("Hel")
-    assert events[-1]["type"] == "error" and events[-1]["message"]
+    failed = events[-1]
+    assert failed["type"] == "response.failed"
+    assert [e["type"] for e in events].count("response.failed") == 1  # the one terminal event
+    response = failed["response"]
+    assert response["id"] == events[0]["response"]["id"] and response["status"] == "failed"
+    assert response["error"]["code"] == "server_error" and response["error"]["message"]
+    assert response["output"][0]["type"] == "message"  # what it had so far
+    assert response["output"][0]["content"][0]["text"].startswith("Hel")
+
+
+@each_translated
+def test_the_sdk_stream_helper_sees_the_failure(
+    client: openai.OpenAI, upstream: Upstream, request: pytest.FixtureRequest
+) -> None:
+    fake_of(upstream, request).enqueue(upstream.broken())
+    with client.responses.stream(model=upstream.alias, input="Hi") as stream:
+        kinds = [event.type for event in stream]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.failed"

@@ -46,8 +46,10 @@ auth:
 )
 SERVED = (
     "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, POST /v1/messages, "
-    "POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/models, GET /v1/models/{model}, "
-    "GET /healthz, GET /readyz, GET /metrics, GET /"
+    "POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/responses/{response_id}, "
+    "DELETE /v1/responses/{response_id}, GET /v1/responses/{response_id}/input_items, "
+    "GET /v1/models, GET /v1/models/{model}, "
+    "GET /healthz, GET /readyz, GET /metrics, GET /v1/gateway/keys/{name}/spend, GET /"
 )
 
 

@@ -8,7 +8,8 @@ models in pydantic's strict mode (no coercion) and no field the models do not kn
   data's `type`, no `[DONE]`, message_start first, content blocks opened at consecutive indices from 0
   and one at a time, deltas of the open block's kind, every tool_use's input a JSON object, one
   message_delta with a stop reason after the last block, message_stop (or an error) last;
-- a count: `MessageTokensCount`; an error: `ErrorResponse`, its type the one Anthropic gives its status.
+- a count: `MessageTokensCount`; a model or a page of them: `ModelInfo`; an error: `ErrorResponse`,
+  its type the one Anthropic gives its status.
 
 The body is read whole before the SDK sees it (a stream still reaches the SDK as the same bytes).
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import httpx2
 import pydantic
-from anthropic.types import ErrorResponse, Message, MessageTokensCount, RawMessageStreamEvent
+from anthropic.types import ErrorResponse, Message, MessageTokensCount, ModelInfo, RawMessageStreamEvent
 
 STREAM_EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)
 
@@ -66,11 +67,13 @@ def unknown_fields(model: Any, where: str = "") -> Iterator[str]:
 
 
 def strict(model: Any, data: Any) -> Any:
-    """`data` parsed strictly by `model` (a model class or a TypeAdapter), with no unknown field."""
+    """`data` (JSON the gateway sent) parsed strictly by `model` (a model class or a TypeAdapter), as
+    JSON (an RFC 3339 string is a datetime there), with no unknown field."""
+    text = json.dumps(data)
     if isinstance(model, pydantic.TypeAdapter):
-        parsed = model.validate_python(data, strict=True)
+        parsed = model.validate_json(text, strict=True)
     else:
-        parsed = model.model_validate(data, strict=True)
+        parsed = model.model_validate_json(text, strict=True)
     extra = list(unknown_fields(parsed))
     assert not extra, f"fields the SDK's models do not know: {extra} in {data}"
     return parsed
@@ -245,6 +248,13 @@ class Exchange:
                 check_message(json.loads(self.body))
         elif self.path == "/v1/messages/count_tokens":
             strict(MessageTokensCount, json.loads(self.body))
+        elif self.path == "/v1/models":
+            page = json.loads(self.body)
+            assert set(page) == {"data", "has_more", "first_id", "last_id"}, page
+            for model in page["data"]:
+                strict(ModelInfo, model)
+        elif self.path.startswith("/v1/models/"):
+            strict(ModelInfo, json.loads(self.body))
         else:
             raise AssertionError(f"no model known for {self.method} {self.path}")
 

@@ -69,3 +69,14 @@ def assert_valid_response_stream(raw: bytes) -> list[dict[str, Any]]:
             openai_spec.assert_valid(component, event)
     assert events[-1][0] in TERMINAL, f"the stream ends with {events[-1][0]!r}"
     return [event for _, event in events]
+
+
+def assert_valid_stored(method: str, path: str, body: Any) -> None:
+    """What GET / DELETE /v1/responses/{id} and GET /v1/responses/{id}/input_items answer: a `Response`,
+    the deletion (the spec's example: it has no schema), a `ResponseItemList` (`path` without /v1)."""
+    if path.endswith("/input_items"):
+        openai_spec.assert_valid("ResponseItemList", body)
+    elif method == "DELETE":
+        assert body == {"id": path.rsplit("/", 1)[-1], "object": "response", "deleted": True}, body
+    else:
+        assert_valid_response(body)

@@ -25,7 +25,11 @@ from tests.support.openai_spec import (
     assert_valid,
     assert_valid_stream,
 )
-from tests.support.responses_spec import assert_valid_response, assert_valid_response_stream
+from tests.support.responses_spec import (
+    assert_valid_response,
+    assert_valid_response_stream,
+    assert_valid_stored,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Exchange:
                 assert_valid_response_stream(self.body)
             else:
                 assert_valid_response(json.loads(self.body))
+        elif path.startswith("/responses/"):  # stored responses (the gateway's own)
+            assert_valid_stored(self.method, path, json.loads(self.body))
         elif path == "/models":
             assert_valid(MODELS, json.loads(self.body))
         elif path.startswith("/models/"):
