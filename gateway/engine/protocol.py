@@ -103,6 +103,8 @@ class ClientProtocol:
     passthrough_end_event: str | None = None  # the native stream's last event
     passthrough_usage: Evaluator | None = None  # native reply or stream event -> canonical usage
     passthrough_event_usage: Evaluator | None = None  # native stream event -> the usage it reports
+    # native reply or stream event -> {model, finish_reasons} (for traces)
+    passthrough_summary: Evaluator | None = None
     # GET /v1/models from this protocol's clients (told by a header only they send): the canonical
     # listing -> the protocol's, a canonical model object -> the protocol's
     models_header: str | None = None
@@ -156,6 +158,11 @@ def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
         passthrough_event_usage=(
             compile_rule(passthrough["event_usage"], compiler, f"{where}.passthrough.event_usage")
             if "event_usage" in passthrough
+            else None
+        ),
+        passthrough_summary=(
+            compile_rule(passthrough["summary"], compiler, f"{where}.passthrough.summary")
+            if "summary" in passthrough
             else None
         ),
         models_header=models["header"].lower() if models else None,

@@ -63,7 +63,18 @@ def truncated_frame(sink: StreamSink = CANONICAL_SINK) -> bytes:
 
 
 class StreamTranslator:
-    __slots__ = ("ctx", "done", "failed", "failure", "redactor", "show_usage", "sink", "spec", "usage")
+    __slots__ = (
+        "ctx",
+        "done",
+        "failed",
+        "failure",
+        "observe",
+        "redactor",
+        "show_usage",
+        "sink",
+        "spec",
+        "usage",
+    )
 
     def __init__(
         self,
@@ -81,6 +92,8 @@ class StreamTranslator:
         self.failure: TranslationFailure | None = None  # why, when `failed`
         self.usage: dict[str, Any] | None = None  # the last the upstream reported, shown or not
         self.show_usage = usage_requested(ctx.request)
+        # sees every canonical chunk (a traced request's: reply_summary); None for the others
+        self.observe: Callable[[Any], None] | None = None
         ctx.state = {name: rule(ctx.request, ctx) for name, rule in spec.initial_state}
 
     def on_event(self, event: StreamEvent) -> bytes:
@@ -175,6 +188,8 @@ class StreamTranslator:
                 continue
             if post_chunk is not None:
                 chunk = post_chunk(chunk, self.ctx)
+            if self.observe is not None:
+                self.observe(chunk)
             if isinstance(chunk, dict) and "usage" in chunk:
                 usage = chunk["usage"]
                 if usage is not None:

@@ -11,6 +11,7 @@ from gateway import json_codec
 from gateway.engine.dialect import Operation
 from gateway.engine.protocol import ClientOperation, ClientProtocol
 from gateway.errors import GatewayError
+from gateway.proxy.reply_summary import canonical_reply, native_reply
 from gateway.proxy.request_record import RequestRecord
 from gateway.redaction import Redactor
 from gateway.rules.context import EvalContext
@@ -60,16 +61,22 @@ def json_reply(
         if isinstance(data, dict) and native.passthrough_usage is not None:
             usage = native.passthrough_usage(data, ctx)
             access.usage = usage if isinstance(usage, dict) else None
+        if access.trace_reply:
+            native_reply(access, native, data)
         return web.Response(body=raw, headers=JSON_HEADERS)
     back = client.response if client is not None else None  # the client protocol's own form
     if operation.response.is_identity and back is None:
         if isinstance(data, dict):
             access.usage = _usage(data)
+        if access.trace_reply:
+            canonical_reply(access, data)
         return web.Response(body=raw, headers=JSON_HEADERS)  # the upstream's bytes, as they are
     try:
         out = data if operation.response.is_identity else operation.response.apply(data, ctx)
         if isinstance(out, dict):
             access.usage = _usage(out)  # canonical, whatever the client is shown
+        if access.trace_reply:
+            canonical_reply(access, out)
         if back is not None:
             out = back.apply(out, ctx)
     except RuleFailure as exc:  # fail(message) in a response rule: a reply the dialect refuses

@@ -56,9 +56,11 @@ async def pass_through(
     end_event: str | None = None,
     usage_of: Callable[[str], dict[str, Any] | None] | None = None,
     sink: StreamSink = CANONICAL_SINK,
+    observe: Callable[[str], None] | None = None,
 ) -> tuple[StreamOutcome, dict[str, Any] | None]:
     """Relay the stream; how it ended and the usage it reported (shown to the client or not; the
-    pieces `usage_of` finds in successive events merged)."""
+    pieces `usage_of` finds in successive events merged). `observe` sees every event's data but
+    errors' (a traced request's: reply_summary)."""
     read_usage = usage_of or _usage_of
     held: list[bytes] = []  # the bytes after the last complete event, not relayed yet
     held_from = 0  # their stream offset
@@ -94,6 +96,8 @@ async def pass_through(
                         continue
                     if data == "[DONE]" or (end_event is not None and event.event == end_event):
                         ended = ended or "ok"  # (a protocol's last event may carry the usage too)
+                    if observe is not None:
+                        observe(data)
                     if (at := data.find('"usage"')) >= 0:
                         if usage_of is not None or _USAGE.match(data, at):
                             piece = read_usage(data)

@@ -32,6 +32,10 @@ class RequestRecord:
     client_headers: dict[str, str] = field(default_factory=dict)  # the ones its protocol logs
     cost_usd: float | None = None  # priced from `usage`; None when unknown (no price), never a made-up 0
     cache: str | None = None  # the response cache's verdict: "hit" or "miss" (None: no cache)
+    # for a traced request's span only (reply_summary; not logged): what answered, why it stopped
+    trace_reply: bool = False
+    response_model: str | None = None
+    finish_reasons: list[str] | None = None
 
     @property
     def served(self) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -29,6 +29,7 @@ from gateway.framing import DECODERS
 from gateway.framing.events import DEFAULT_MAX_EVENT_BYTES, StreamDecoder, StreamEvent, StreamFramingError
 from gateway.framing.sse import SseDecoder
 from gateway.proxy.passthrough import pass_through
+from gateway.proxy.reply_summary import canonical_reply, stream_observer
 from gateway.proxy.request_record import RequestRecord
 from gateway.proxy.stream_outcome import StreamOutcome, failure_outcome
 from gateway.redaction import Redactor
@@ -97,13 +98,20 @@ async def relay_stream(
     try:
         await response.prepare(request)
         access.ttfb_ms = round((time.perf_counter() - access.started) * 1000, 3)
+        observe = stream_observer(access, native)  # (None unless the request is traced)
         if native is not None:
-            outcome, usage = await _relay_native(response, chunks, reply, native, max_event_bytes, redactor)
+            outcome, usage = await _relay_native(
+                response, chunks, reply, native, max_event_bytes, redactor, observe
+            )
         elif translator is None:
             sse = SseDecoder(max_event_bytes)
             show_usage = usage_requested(ctx.request)
-            outcome, usage = await pass_through(response, chunks, reply, sse, redactor, show_usage=show_usage)
+            outcome, usage = await pass_through(
+                response, chunks, reply, sse, redactor, show_usage=show_usage, observe=observe
+            )
         else:
+            if access.trace_reply:
+                translator.observe = lambda chunk: canonical_reply(access, chunk)
             decoder = DECODERS[translator.spec.framing](max_event_bytes)
             outcome = await _translate(response, chunks, reply, translator, decoder)
             usage = translator.usage
@@ -214,9 +222,11 @@ async def _relay_native(
     protocol: ClientProtocol,
     max_event_bytes: int,
     redactor: Redactor,
+    observe: Callable[[str], None] | None = None,
 ) -> tuple[StreamOutcome, dict[str, Any] | None]:
     """The client protocol's own stream, relayed as it came; its usage read for the gateway's counts
-    (the usage pieces of its events merged, then made canonical by the protocol's rule)."""
+    (the usage pieces of its events merged, then made canonical by the protocol's rule); `observe`
+    sees its events (a traced request's)."""
 
     event_usage = protocol.passthrough_event_usage
 
@@ -240,6 +250,7 @@ async def _relay_native(
         end_event=protocol.passthrough_end_event,
         usage_of=usage_piece,
         sink=NativeErrorSink(protocol),
+        observe=observe,
     )
     usage = None
     if native_usage is not None and protocol.passthrough_usage is not None:

@@ -56,6 +56,7 @@ def server_span_middleware(tracing: Tracing) -> Middleware:
             attributes={attr.METHOD: request.method, **({attr.ROUTE: route} if route else {})},
         )
         access = request[ACCESS]
+        access.trace_reply = True  # what answered and why it stopped, read as the reply goes out
         trace = RequestTrace(set_span_in_context(span, parent), operation, access)
         token = CURRENT.set(trace)
         structlog.contextvars.bind_contextvars(trace_id=format_trace_id(span.get_span_context().trace_id))
@@ -118,6 +119,10 @@ def _finish(
         attr.CACHE_HIT: None if access.cache is None else access.cache == "hit",
     }
     span.set_attributes({name: value for name, value in values.items() if value is not None})
+    if access.response_model is not None:  # (any protocol, streams included: reply_summary)
+        span.set_attribute(attr.RESPONSE_MODEL, access.response_model)
+    if access.finish_reasons:
+        span.set_attribute(attr.FINISH_REASONS, access.finish_reasons)
     record_usage(span, access.usage)
     error = error or stream_error(access) or (str(status) if status >= 400 else None)
     if error is not None:
@@ -131,9 +136,9 @@ _GENERATIONS = frozenset(("chat", "text_completion"))  # the operations whose re
 
 
 def _record_reply(span: Span, response: web.StreamResponse) -> None:
-    """The model that answered and why it stopped, from a JSON reply in the canonical form (an OpenAI
-    client's: whatever the dialect, its reply was made canonical). A stream's went out chunk by chunk,
-    and another protocol's reply is in its own shape: neither is read."""
+    """The response id of a JSON reply in the canonical form (an OpenAI client's: whatever the
+    dialect, its reply was made canonical). The model and finish reasons of every reply and stream,
+    in any protocol, come from the request's record (reply_summary, filled as the reply goes out)."""
     if not isinstance(response, web.Response) or response.status != 200:
         return
     body = response.body
@@ -145,18 +150,6 @@ def _record_reply(span: Span, response: web.StreamResponse) -> None:
         return
     if not isinstance(reply, dict):
         return
-    model = reply.get("model")
-    if isinstance(model, str):
-        span.set_attribute(attr.RESPONSE_MODEL, model)
-    choices = reply.get("choices")
-    if isinstance(choices, list):
-        reasons = [
-            c["finish_reason"]
-            for c in choices
-            if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)
-        ]
-        if reasons:
-            span.set_attribute(attr.FINISH_REASONS, reasons)
     response_id = reply.get("id")
     if isinstance(response_id, str):
         span.set_attribute(attr.RESPONSE_ID, response_id)

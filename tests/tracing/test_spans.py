@@ -5,6 +5,7 @@ trace continued and carried upstream; no message content unless asked for; never
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -136,6 +137,9 @@ async def test_a_stream_span_ends_with_the_stream_and_has_its_usage(
         assert attrs(span)["gateway.stream_outcome"] == "ok"
         assert "error.type" not in attrs(span)
     assert attrs(server)["gateway.stream"] is True
+    # read from the relayed chunks (an OpenAI client's stream goes out as the upstream sent it)
+    assert attrs(server)["gen_ai.response.model"] == OPENAI_UPSTREAM_MODEL
+    assert attrs(server)["gen_ai.response.finish_reasons"] == ("stop",)
     # the client span covers the relay: it ends after the server span's last byte was written
     assert client.end_time is not None and server.end_time is not None
     assert client.end_time <= server.end_time
@@ -304,7 +308,8 @@ async def test_a_client_that_leaves_mid_stream_ends_both_spans(
 
 async def test_another_protocols_request_is_its_operation(traced: Traced, fake_openai: FakeOpenAI) -> None:
     """A Messages API client (translated to the OpenAI upstream): a chat, and the traceparent goes
-    upstream all the same; its reply is in its protocol's shape, not read for the response model."""
+    upstream all the same; the model that answered and why it stopped come from the canonical reply
+    in between."""
     body = {"model": OPENAI_ALIAS, "max_tokens": 100, **CHAT}
     headers = {"x-api-key": AUTH["Authorization"].removeprefix("Bearer "), "anthropic-version": "2023-06-01"}
     response = await traced.client.post("/v1/messages", json=body, headers=headers)
@@ -312,10 +317,46 @@ async def test_another_protocols_request_is_its_operation(traced: Traced, fake_o
     server, client = traced.one("SERVER"), traced.one("CLIENT")
     assert (server.name, client.name) == (f"chat {OPENAI_ALIAS}", f"chat {OPENAI_UPSTREAM_MODEL}")
     assert attrs(server)["http.route"] == "/v1/messages"
-    assert "gen_ai.response.model" not in attrs(server)
+    assert attrs(server)["gen_ai.response.model"] == OPENAI_UPSTREAM_MODEL
+    assert attrs(server)["gen_ai.response.finish_reasons"] == ("stop",)
     assert attrs(server)["gen_ai.usage.input_tokens"] == 12
     (sent,) = fake_openai.requests
     assert sent.headers["traceparent"].split("-")[2] == format(client.context.span_id, "016x")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_relayed_replys_model_and_end_are_read_by_its_protocols_rule(
+    traced: Traced, fake_openai: FakeOpenAI, stream: bool
+) -> None:
+    """A Responses API client relayed to an upstream that speaks it: the reply (or the stream's last
+    event) is the protocol's own, summarized by its `passthrough.summary` rule."""
+    done = {
+        "id": "resp_1",
+        "object": "response",
+        "model": "gpt-5-2025-08-07",
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [],
+        "usage": {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10},
+    }
+    if stream:
+        started = {**done, "status": "in_progress", "incomplete_details": None}
+        events = [
+            ("response.created", {"type": "response.created", "sequence_number": 0, "response": started}),
+            ("response.incomplete", {"type": "response.incomplete", "sequence_number": 1, "response": done}),
+        ]
+        fake_openai.enqueue(
+            sse_reply([f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+        )
+    else:
+        fake_openai.enqueue(json_reply(done))
+    body = {"model": OPENAI_ALIAS, "input": "Hi", "stream": stream}
+    response = await traced.client.post("/v1/responses", json=body, headers=AUTH)
+    assert response.status == 200, await response.text()
+    await response.read()
+    server = traced.one("SERVER")
+    assert attrs(server)["gen_ai.response.model"] == "gpt-5-2025-08-07"
+    assert attrs(server)["gen_ai.response.finish_reasons"] == ("max_output_tokens",)
 
 
 async def test_traced_attempts_do_not_fill_the_header_block_cache(traced: Traced) -> None:
