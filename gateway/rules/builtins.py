@@ -7,6 +7,7 @@ a native version that handles the plain case and steps aside (`_SLOW`) for anyth
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,15 +23,26 @@ class FunctionSpec:
 
     `pure`: its result depends on nothing but its arguments and the request (not on stream state, a
     counter, chance or the upstream's reply), so a call over the request alone is made once per request.
+    `fast`: a native version of a standard function, `fast(*args)`, that returns `SLOW` for anything but
+    the plain case; generated code calls it directly and `impl` only when it steps aside.
     """
 
-    __slots__ = ("impl", "max_args", "min_args", "pure")
+    __slots__ = ("fast", "impl", "max_args", "min_args", "pure")
 
-    def __init__(self, impl: FunctionImpl, min_args: int, max_args: int | None, *, pure: bool = True) -> None:
+    def __init__(
+        self,
+        impl: FunctionImpl,
+        min_args: int,
+        max_args: int | None,
+        *,
+        pure: bool = True,
+        fast: Callable[..., Any] | None = None,
+    ) -> None:
         self.impl = impl
         self.min_args = min_args
         self.max_args = max_args
         self.pure = pure
+        self.fast = fast
 
 
 _JSON_TYPE_NAMES: dict[type, str] = {
@@ -47,6 +59,7 @@ _JSON_TYPE_NAMES: dict[type, str] = {
 # arguments are not the plain case, and jmespath's type-checked implementation then answers (with
 # its exact result or error), so the semantics are jmespath's either way.
 _SLOW: Any = object()
+SLOW: Any = _SLOW  # what a `FunctionSpec.fast` returns when the checked implementation must answer
 
 
 def _fast_type(x: Any) -> Any:
@@ -54,9 +67,12 @@ def _fast_type(x: Any) -> Any:
 
 
 def _fast_join(glue: Any, items: Any) -> Any:
-    if type(glue) is str and type(items) is list and all(type(item) is str for item in items):
-        return glue.join(items)
-    return _SLOW
+    if type(glue) is not str or type(items) is not list:
+        return _SLOW
+    for item in items:  # a loop, not all(generator): this runs on every request
+        if type(item) is not str:
+            return _SLOW
+    return glue.join(items)
 
 
 def _fast_starts_with(subject: Any, prefix: Any) -> Any:
@@ -90,12 +106,37 @@ def _fast_contains(subject: Any, search: Any) -> Any:
 
 
 def _fast_merge(*objects: Any) -> Any:
-    if all(type(obj) is dict for obj in objects):
-        merged: dict[str, Any] = {}
-        for obj in objects:
-            merged.update(obj)
-        return merged
-    return _SLOW
+    merged: dict[str, Any] = {}
+    for obj in objects:
+        if type(obj) is not dict:
+            return _SLOW
+        merged.update(obj)
+    return merged
+
+
+def _plain_array(x: Any) -> bool:
+    """A non-empty array of numbers only or of strings only: what min/max/sort take."""
+    if type(x) is not list or not x:
+        return False
+    if type(x[0]) is str:
+        return all(type(item) is str for item in x)
+    return all(type(item) is int or type(item) is float for item in x)
+
+
+def _fast_min(x: Any) -> Any:
+    return min(x) if _plain_array(x) else _SLOW
+
+
+def _fast_max(x: Any) -> Any:
+    return max(x) if _plain_array(x) else _SLOW
+
+
+def _fast_floor(x: Any) -> Any:
+    return math.floor(x) if type(x) is int or type(x) is float else _SLOW
+
+
+def _fast_ceil(x: Any) -> Any:
+    return math.ceil(x) if type(x) is int or type(x) is float else _SLOW
 
 
 _FAST_BUILTINS: dict[str, Callable[..., Any]] = {
@@ -108,6 +149,10 @@ _FAST_BUILTINS: dict[str, Callable[..., Any]] = {
     "not_null": _fast_not_null,
     "contains": _fast_contains,
     "merge": _fast_merge,
+    "min": _fast_min,
+    "max": _fast_max,
+    "floor": _fast_floor,
+    "ceil": _fast_ceil,
 }
 
 
@@ -138,7 +183,7 @@ def _builtin_specs() -> dict[str, FunctionSpec]:
         variadic = bool(signature) and signature[-1].get("variadic", False)
         fast = _FAST_BUILTINS.get(name)
         impl = _checked(builtins, name) if fast is None else _fast_then_checked(builtins, name, fast)
-        specs[name] = FunctionSpec(impl, len(signature), None if variadic else len(signature))
+        specs[name] = FunctionSpec(impl, len(signature), None if variadic else len(signature), fast=fast)
     return specs
 
 

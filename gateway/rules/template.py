@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.rules.compiler import Compiler, Evaluator, ExpressionError
 from gateway.rules.context import EvalContext
+from gateway.rules.semantics import LocatedError
 
 Path = tuple[str, ...]
 
@@ -30,44 +31,38 @@ class RuleError(ValueError):
 
 
 def compile_rule(spec: Any, compiler: Compiler, where: str) -> Evaluator:
+    """The rule as one function: its template and every expression in it compiled together."""
+    tree = _rule_tree(spec, compiler, where)
+    try:
+        return compiler.compile_tree(tree)
+    except LocatedError as exc:
+        raise RuleError(exc.where, exc.reason) from None
+
+
+def _rule_tree(spec: Any, compiler: Compiler, where: str) -> dict[str, Any]:
+    """The rule as a syntax tree for codegen.py: jmespath's nodes inside `_object`, `_list` and
+    `_expr` nodes (an expression with its location). An `_expr` may carry the error that makes it
+    invalid instead, raised when code is generated for it: errors are reported in the rule's order."""
     if isinstance(spec, str):
         try:
-            return compiler.compile(spec)
+            return {"type": "_expr", "where": where, "node": compiler.parse(spec)}
         except ExpressionError as exc:
-            raise RuleError(where, str(exc)) from None
+            return {"type": "_expr", "where": where, "error": str(exc)}
     if isinstance(spec, Mapping):
-        return _compile_object(spec, compiler, where)
+        fields = []
+        for raw_key, sub in spec.items():
+            key = str(raw_key)
+            keep_null = key.endswith("!")
+            name = key[:-1] if keep_null else key
+            fields.append((name, keep_null, _rule_tree(sub, compiler, f"{where}.{name}")))
+        return {"type": "_object", "fields": fields}
     if isinstance(spec, list):
-        items = [compile_rule(item, compiler, f"{where}[{i}]") for i, item in enumerate(spec)]
-
-        def build_list(value: Any, ctx: EvalContext) -> Any:
-            return [out for out in (item(value, ctx) for item in items) if out is not None]
-
-        return build_list
+        items = [_rule_tree(item, compiler, f"{where}[{i}]") for i, item in enumerate(spec)]
+        return {"type": "_list", "items": items}
     if spec is None or isinstance(spec, bool | int | float):
-        constant = spec
-        return lambda _value, _ctx: constant
-    raise RuleError(where, f"a rule is an expression string, a mapping, a list or a constant, not {spec!r}")
-
-
-def _compile_object(spec: Mapping[str, Any], compiler: Compiler, where: str) -> Evaluator:
-    fields: list[tuple[str, bool, Evaluator]] = []
-    for raw_key, sub in spec.items():
-        key = str(raw_key)
-        keep_null = key.endswith("!")
-        name = key[:-1] if keep_null else key
-        fields.append((name, keep_null, compile_rule(sub, compiler, f"{where}.{name}")))
-    frozen = tuple(fields)
-
-    def build_object(value: Any, ctx: EvalContext) -> Any:
-        out: dict[str, Any] = {}
-        for name, keep_null, rule in frozen:
-            result = rule(value, ctx)
-            if result is not None or keep_null:
-                out[name] = result
-        return out
-
-    return build_object
+        return {"type": "literal", "value": spec, "children": []}
+    error = f"a rule is an expression string, a mapping, a list or a constant, not {spec!r}"
+    return {"type": "_expr", "where": where, "error": error}
 
 
 def parse_path(dotted: str) -> Path:
