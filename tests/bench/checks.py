@@ -43,6 +43,27 @@ def pooled_rps(res: Result | None) -> tuple[float | None, int]:
     return (requests / seconds if seconds else None), len(phases)
 
 
+def pooled_ttfb(res: Result | None) -> float | None:
+    """A target's stream TTFB p50 over its stream phase and its ratio rounds: their mean (None: not
+    measured)."""
+    if res is None or res.get("status") != "ok":
+        return None
+    values = [_phase(res, "stream", "ttfb_p50_ms")]
+    values += [_num(r.get("ttfb_p50_ms")) for r in res.get("ratio_rounds") or [] if "error" not in r]
+    found = [v for v in values if v is not None]
+    return sum(found) / len(found) if found else None
+
+
+def _added_ttfb(by: dict[str, Result], name: str) -> float | None:
+    """Added stream TTFB of `name` over its baseline: pooled over the ratio rounds when it had some
+    (the baseline streamed in every round too), else the stream phase's (report.derive)."""
+    res = by.get(name) or {}
+    if not res.get("ratio_rounds"):
+        return _num((res.get("added") or {}).get("ttfb_p50_ms"))
+    mine, base = pooled_ttfb(res), pooled_ttfb(by.get(res.get("baseline") or "direct"))
+    return mine - base if mine is not None and base is not None else None
+
+
 def _row(figure: str, target: str, value: float | None, ok: Callable[[float], bool], shown: str) -> Row:
     """ok(value) decides PASS / FAIL; no value is n/a."""
     status = "n/a" if value is None else ("PASS" if ok(value) else "FAIL")
@@ -278,8 +299,7 @@ def _ingress_rows(
         )
         if ttfb_ceiling is None:
             continue
-        added = _num(((res or {}).get("added") or {}).get("ttfb_p50_ms"))
-        floor_added = _num(((by.get(floor) or {}).get("added") or {}).get("ttfb_p50_ms"))
+        added, floor_added = _added_ttfb(by, name), _added_ttfb(by, floor)
         value = added / floor_added if added is not None and floor_added and floor_added > 0 else None
         rows.append(
             _row(

@@ -203,8 +203,8 @@ class Bench:
         return res
 
     def load_round(self, target: Target) -> dict[str, Any]:
-        """One more load phase of `target`, started fresh (a warm-up first): {requests, seconds, rps}, or
-        {error} when it failed."""
+        """One more load phase of `target`, started fresh (a warm-up first), then --round-streams
+        sequential streams: {requests, seconds, rps, errors, ttfb_p50_ms}, or {error} when it failed."""
         a = self.args
         port = free_port()
         argv = target_argv(target, a.python, port, self.upstream_port, self.gateway_yaml)
@@ -214,11 +214,23 @@ class Bench:
             wait_ready(proc, url, body_file.read_bytes(), a.startup_timeout)
             self.tool.run(url, a.conns, a.warmup_s, body_file)
             load = self.tool.run(url, a.conns, a.round_load_s, body_file)
+            ttfb = self.round_ttfb(url, body_file)
         except TargetFailed as e:
             return {"error": str(e)}
         finally:
             self.sup.stop(proc)
-        return {k: load.get(k) for k in ("requests", "seconds", "rps", "errors")}
+        return {**{k: load.get(k) for k in ("requests", "seconds", "rps", "errors")}, "ttfb_p50_ms": ttfb}
+
+    def round_ttfb(self, url: str, body_file: Path) -> float | None:
+        """The stream TTFB p50 of --round-streams sequential streams (None: none asked, or none ok)."""
+        a = self.args
+        if a.round_streams <= 0:
+            return None
+        streams = run_streams(
+            a.python, self.load_cpu, url, body_file, a.round_streams, STREAM_WARMUP, a.stream_max_s
+        )
+        value = streams.get("ttfb_p50_ms") if streams.get("n") else None
+        return float(value) if isinstance(value, int | float) else None
 
     def run_target(self, target: Target) -> dict[str, Any]:
         port = free_port()
@@ -305,6 +317,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(A B C C B A ...): their throughput ratios are over all of them (0: the main load phase only)",
     )
     ap.add_argument("--round-load-s", type=float, default=5.0, help="load phase of each ratio round")
+    ap.add_argument(
+        "--round-streams",
+        type=int,
+        default=100,
+        help="sequential streams after each ratio round's load phase (their TTFB pools like its rps; "
+        "the direct baseline of the group streams in every round too)",
+    )
     ap.add_argument("--startup-timeout", type=float, default=30.0)
     ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
@@ -418,8 +437,9 @@ def describe(bench: Bench, tool: LoadTool, machine: str, wall_s: float, interrup
             (
                 f"Ratio rounds: each client protocol's floor and gateway targets (passthrough-messages and "
                 f"gateway-messages-*, the same for responses) then get {a.ratio_rounds} more load phases of "
-                f"{a.round_load_s:g}s, fresh processes, in alternating order (A B C, C B A, ...); their rps "
-                "ratios are over every load phase (requests / seconds, pooled)"
+                f"{a.round_load_s:g}s and {a.round_streams} streams, fresh processes, in alternating order "
+                "(A B C, C B A, ...), the group's direct baseline streaming in every round; their rps "
+                "ratios are over every load phase (requests / seconds, pooled), their TTFB the mean p50"
                 if a.ratio_rounds
                 else "Ratio rounds: none (--ratio-rounds 0): ratios from the one load phase"
             ),
@@ -544,6 +564,7 @@ def run_ratio_rounds(bench: Bench, results: list[dict[str, Any]], mock: Proc) ->
     a = bench.args
     by = {r["target"]: r for r in results}
     for group in ratio_groups(results) if a.ratio_rounds else []:
+        baseline = TARGETS[group[1]].baseline  # (the mock itself: its streams, every round)
         for rnd in range(a.ratio_rounds):
             for name in group if rnd % 2 == 0 else group[::-1]:
                 if not mock.alive():
@@ -551,6 +572,11 @@ def run_ratio_rounds(bench: Bench, results: list[dict[str, Any]], mock: Proc) ->
                     return
                 log(f"[{name}] ratio round {rnd + 1}/{a.ratio_rounds}")
                 by[name].setdefault("ratio_rounds", []).append(bench.load_round(TARGETS[name]))
+            if baseline in by:
+                direct = TARGETS[baseline]
+                url = f"http://127.0.0.1:{bench.upstream_port}{direct.api.path}"
+                ttfb = bench.round_ttfb(url, bench.body_file(direct.model, direct.api))
+                by[baseline].setdefault("ratio_rounds", []).append({"ttfb_p50_ms": ttfb})
 
 
 def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from checks import evaluate, pooled_rps
+from checks import evaluate, pooled_rps, pooled_ttfb
 from mock_upstream import RESPONSE_BYTES, build_app, responses_events
 from probe import reply_text
 from report import derive
@@ -304,3 +304,35 @@ def test_ratio_groups_are_each_floor_with_its_measured_gateway_targets() -> None
     assert ratio_groups(results) == [
         ["passthrough-messages", "gateway-messages-native", "gateway-messages-openai"],
     ]
+
+
+def test_ratio_rounds_pool_stream_ttfb_and_the_ttfb_check_uses_them() -> None:
+    """The TTFB check of a target with rounds: mean p50 over its phases minus the baseline's (which
+    streamed in every round too), against the floor's figure made the same way."""
+    direct = _ok("direct-messages", stream={"ttfb_p50_ms": 0.30}, ratio_rounds=[{"ttfb_p50_ms": 0.50}])
+    floor = _ok(
+        "passthrough-messages",
+        baseline="direct-messages",
+        stream={"ttfb_p50_ms": 0.50},
+        load={"rps": 100.0},
+        ratio_rounds=[{"requests": 500, "seconds": 5.0, "ttfb_p50_ms": 0.70}],
+    )
+    gateway = _ok(
+        "gateway-messages-openai",
+        baseline="direct-messages",
+        floor="passthrough-messages",
+        stream={"ttfb_p50_ms": 0.60},
+        load={"rps": 90.0},
+        ratio_rounds=[{"requests": 450, "seconds": 5.0, "ttfb_p50_ms": 1.00}, {"error": "x"}],
+    )
+    assert pooled_ttfb(gateway) == pytest.approx(0.80)
+    results = [direct, floor, gateway]
+    meta = {"conns": 32, "chunks": 20, "chunk_delay_ms": 5, "memory_requests": 0}
+    rows = evaluate(results, derive(results), meta, None)
+    [ttfb] = [
+        r
+        for r in rows
+        if r["figure"].startswith("stream TTFB p50 added vs direct-messages, gateway-messages-openai")
+    ]
+    # gateway (0.80 - 0.40) / floor (0.60 - 0.40) = 2.0
+    assert ttfb["status"] == "FAIL" and ttfb["measured"].startswith("2.00")
