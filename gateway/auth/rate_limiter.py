@@ -21,7 +21,6 @@ cancels the rest.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -33,13 +32,11 @@ from gateway.config.model import GatewayKey
 from gateway.errors import GatewayError
 from gateway.observability.metrics import StoreOperation
 from gateway.spend.budget import Charge, Period, PeriodSpend
+from gateway.store_failures import DRAIN_TIMEOUT_S, RECHECK_S, BackgroundWrites, FailureLog
 
 log = structlog.get_logger("gateway.auth")
 
-LOG_INTERVAL_S = 10.0  # at most one rate_limit_store_error line per interval; the metric counts each
-RECHECK_S = 1.0  # after a failed admit, requests go without the store this long before it is tried again
 MAX_PENDING_SPENDS = 10_000
-DRAIN_TIMEOUT_S = 5.0
 
 StoreFailure = Literal["open", "closed"]
 
@@ -50,11 +47,8 @@ class RateLimiter:
         "_budget_used",
         "_clock",
         "_count_error",
-        "_drain_timeout",
         "_failure",
-        "_log_after",
-        "_max_pending",
-        "_not_logged",
+        "_log",
         "_pending",
         "_redact",
         "_resting_until",
@@ -81,12 +75,9 @@ class RateLimiter:
         self._count_error = count_error
         self._redact = redact  # an error's text may carry the store's URL
         self._clock = clock
-        self._max_pending = max_pending
-        self._drain_timeout = drain_timeout
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = BackgroundWrites(max_pending, drain_timeout)
         self._resting_until = float("-inf")
-        self._log_after = float("-inf")
-        self._not_logged = 0
+        self._log = FailureLog(log, "rate_limit_store_error", clock, redact)
 
     @property
     def pending_spends(self) -> int:
@@ -95,8 +86,7 @@ class RateLimiter:
     async def settled(self) -> None:
         """Return once every spend pending now has finished (or failed): what a reader of the store
         right after a response (a test, the spend endpoint's caller) waits for."""
-        if self._pending:
-            await asyncio.wait(set(self._pending))
+        await self._pending.settled()
 
     async def admit(self, key: GatewayKey) -> Usage | None:
         """The key's usage in this window, this request counted; None when the store cannot say and
@@ -137,12 +127,10 @@ class RateLimiter:
         """Add `tokens` to the key's window in the background (the caller's response is not kept)."""
         if tokens <= 0:
             return
-        if len(self._pending) >= self._max_pending:
-            self._report("spend", OverflowError(f"{self._max_pending} spends already pending: one dropped"))
+        if self._pending.full():
+            self._report("spend", OverflowError(f"{self._pending.limit} spends already pending: one dropped"))
             return
-        task = asyncio.get_running_loop().create_task(self._spend(key, tokens))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.start(self._spend(key, tokens))
 
     async def _spend(self, key: GatewayKey, tokens: int) -> None:
         try:
@@ -152,12 +140,10 @@ class RateLimiter:
 
     def charge_later(self, key: GatewayKey, charge: Charge) -> None:
         """Add a finished request's cost to its key's spend in the background (as `spend_later`)."""
-        if len(self._pending) >= self._max_pending:
-            self._report("spend", OverflowError(f"{self._max_pending} spends already pending: one dropped"))
+        if self._pending.full():
+            self._report("spend", OverflowError(f"{self._pending.limit} spends already pending: one dropped"))
             return
-        task = asyncio.get_running_loop().create_task(self._charge(key, charge))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.start(self._charge(key, charge))
 
     async def _charge(self, key: GatewayKey, charge: Charge) -> None:
         try:
@@ -184,28 +170,12 @@ class RateLimiter:
     def _report(self, operation: StoreOperation, exc: BaseException, count: int = 1) -> None:
         for _ in range(count):
             self._count_error(operation)
-        now = self._clock()
-        if now < self._log_after:
-            self._not_logged += 1
-            return
-        log.error(
-            "rate_limit_store_error",
-            operation=operation,
-            error=self._redact(repr(exc)),
-            store_failure=self._failure,
-            not_logged=self._not_logged,  # failures since the previous line
-        )
-        self._not_logged = 0
-        self._log_after = now + LOG_INTERVAL_S
+        self._log(operation, exc, store_failure=self._failure)
 
     async def close(self) -> None:
         """Give pending spends `drain_timeout` to finish, cancel the rest, then close the store."""
-        if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=self._drain_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
-                dropped = TimeoutError(f"{len(late)} spends still pending at shutdown: dropped")
-                self._report("spend", dropped, count=len(late))
+        late = await self._pending.drain()
+        if late:
+            dropped = TimeoutError(f"{late} spends still pending at shutdown: dropped")
+            self._report("spend", dropped, count=late)
         await self._store.close()

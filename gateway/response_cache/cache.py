@@ -9,7 +9,6 @@ at most `max_pending` wait at once (more are dropped), and `close` gives them `d
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -20,16 +19,14 @@ from aiohttp import web
 from gateway.response_cache.entry import CachedReply
 from gateway.response_cache.memory_store import MemoryStore
 from gateway.response_cache.redis_store import RedisStore
+from gateway.store_failures import DRAIN_TIMEOUT_S, RECHECK_S, BackgroundWrites, FailureLog
 
 if TYPE_CHECKING:
     from gateway.reload import RegistryHolder
 
 log = structlog.get_logger("gateway.cache")
 
-LOG_INTERVAL_S = 10.0
-RECHECK_S = 1.0
 MAX_PENDING_PUTS = 1000
-DRAIN_TIMEOUT_S = 5.0
 
 StoreOperation = Literal["get", "put"]
 
@@ -47,18 +44,7 @@ class CacheStore(Protocol):
 
 
 class ResponseCache:
-    __slots__ = (
-        "_clock",
-        "_drain_timeout",
-        "_log_after",
-        "_max_pending",
-        "_not_logged",
-        "_pending",
-        "_redact",
-        "_resting_until",
-        "_store",
-        "max_entry_bytes",
-    )
+    __slots__ = ("_clock", "_log", "_pending", "_resting_until", "_store", "max_entry_bytes")
 
     def __init__(
         self,
@@ -72,14 +58,10 @@ class ResponseCache:
     ) -> None:
         self._store = store
         self.max_entry_bytes = max_entry_bytes  # the largest answer kept (a stream records up to it)
-        self._redact = redact  # an error's text may carry the store's URL
         self._clock = clock
-        self._max_pending = max_pending
-        self._drain_timeout = drain_timeout
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = BackgroundWrites(max_pending, drain_timeout)
         self._resting_until = float("-inf")
-        self._log_after = float("-inf")
-        self._not_logged = 0
+        self._log = FailureLog(log, "response_cache_store_error", clock, redact)
 
     async def get(self, key: str) -> CachedReply | None:
         """The answer kept for `key`; None when there is none or the store cannot say."""
@@ -99,12 +81,10 @@ class ResponseCache:
         if not self._store.waits:
             await self._put(key, reply, ttl)
             return
-        if len(self._pending) >= self._max_pending:
-            self._failed("put", OverflowError(f"{self._max_pending} puts already pending: one dropped"))
+        if self._pending.full():
+            self._failed("put", OverflowError(f"{self._pending.limit} puts already pending: one dropped"))
             return
-        task = asyncio.get_running_loop().create_task(self._put(key, reply, ttl))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.start(self._put(key, reply, ttl))
 
     async def _put(self, key: str, reply: CachedReply, ttl: float) -> None:
         try:
@@ -114,33 +94,17 @@ class ResponseCache:
 
     async def settled(self) -> None:
         """Wait for the background puts made so far (tests; shutdown)."""
-        while self._pending:
-            await asyncio.wait(set(self._pending))
+        while len(self._pending):
+            await self._pending.settled()
 
     def _failed(self, operation: StoreOperation, exc: BaseException) -> None:
-        now = self._clock()
         if not isinstance(exc, OverflowError):
-            self._resting_until = now + RECHECK_S
-        if now < self._log_after:
-            self._not_logged += 1
-            return
-        log.error(
-            "response_cache_store_error",
-            operation=operation,
-            error=self._redact(repr(exc)),
-            not_logged=self._not_logged,  # failures since the previous line
-        )
-        self._not_logged = 0
-        self._log_after = now + LOG_INTERVAL_S
+            self._resting_until = self._clock() + RECHECK_S
+        self._log(operation, exc)
 
     async def close(self) -> None:
         """Give pending puts `drain_timeout` to finish, cancel the rest, then close the store."""
-        if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=self._drain_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await self._pending.drain()
         await self._store.close()
 
 

@@ -31,13 +31,11 @@ import structlog
 from gateway import json_codec
 from gateway.errors import GatewayError
 from gateway.responses_store.backends import MemoryResponses, ResponseBackend
+from gateway.store_failures import DRAIN_TIMEOUT_S, RECHECK_S, BackgroundWrites, FailureLog
 
 log = structlog.get_logger("gateway.responses")
 
-LOG_INTERVAL_S = 10.0
-RECHECK_S = 1.0
 MAX_PENDING_WRITES = 10_000
-DRAIN_TIMEOUT_S = 5.0
 
 StoreOperation = Literal["get", "put", "delete"]
 
@@ -67,18 +65,7 @@ def unavailable() -> GatewayError:
 
 
 class ResponseStore:
-    __slots__ = (
-        "_backend",
-        "_clock",
-        "_count_error",
-        "_drain_timeout",
-        "_log_after",
-        "_max_pending",
-        "_not_logged",
-        "_pending",
-        "_redact",
-        "_resting_until",
-    )
+    __slots__ = ("_backend", "_clock", "_count_error", "_log", "_pending", "_resting_until")
 
     def __init__(
         self,
@@ -92,14 +79,10 @@ class ResponseStore:
     ) -> None:
         self._backend = backend
         self._count_error = count_error
-        self._redact = redact  # an error's text may carry the store's URL
-        self._max_pending = max_pending
-        self._drain_timeout = drain_timeout
-        self._pending: dict[str, asyncio.Task[None]] = {}  # response id -> its write
+        self._pending = BackgroundWrites(max_pending, drain_timeout)  # by response id
         self._clock = clock
         self._resting_until = float("-inf")
-        self._log_after = float("-inf")
-        self._not_logged = 0
+        self._log = FailureLog(log, "response_store_error", clock, redact)
 
     @property
     def pending_writes(self) -> int:
@@ -109,7 +92,7 @@ class ResponseStore:
 
     async def get(self, response_id: str, owner: str | None) -> StoredResponse | None:
         """The entry, when there is one and `owner` made it."""
-        pending = self._pending.get(response_id)
+        pending = self._pending.of(response_id)
         if pending is not None:
             await asyncio.shield(pending)  # (its failure is reported by the write itself)
         if self._clock() < self._resting_until:
@@ -152,12 +135,10 @@ class ResponseStore:
             if not backend.put_now(response_id, data):
                 self._report("put", OverflowError(f"a response of {len(data)} bytes is over max_bytes"))
             return
-        if len(self._pending) >= self._max_pending:
-            self._report("put", OverflowError(f"{self._max_pending} writes already pending: one dropped"))
+        if self._pending.full():
+            self._report("put", OverflowError(f"{self._pending.limit} writes already pending: one dropped"))
             return
-        task = asyncio.get_running_loop().create_task(self._put(response_id, data))
-        self._pending[response_id] = task
-        task.add_done_callback(lambda _: self._pending.pop(response_id, None))
+        self._pending.start(self._put(response_id, data), response_id)
 
     async def _put(self, response_id: str, data: bytes) -> None:
         try:
@@ -168,29 +149,11 @@ class ResponseStore:
     def _report(self, operation: StoreOperation, exc: BaseException, count: int = 1) -> None:
         for _ in range(count):
             self._count_error(operation)
-        now = self._clock()
-        if now < self._log_after:
-            self._not_logged += 1
-            return
-        log.error(
-            "response_store_error",
-            operation=operation,
-            error=self._redact(repr(exc)),
-            not_logged=self._not_logged,  # failures since the previous line
-        )
-        self._not_logged = 0
-        self._log_after = now + LOG_INTERVAL_S
+        self._log(operation, exc)
 
     async def close(self) -> None:
         """Give pending writes `drain_timeout` to finish, cancel the rest, then close the backend."""
-        pending = set(self._pending.values())
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self._drain_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
-                self._report(
-                    "put", TimeoutError(f"{len(late)} writes pending at shutdown: dropped"), len(late)
-                )
+        late = await self._pending.drain()
+        if late:
+            self._report("put", TimeoutError(f"{late} writes pending at shutdown: dropped"), late)
         await self._backend.close()

@@ -8,9 +8,10 @@ import time
 
 import structlog
 
-from gateway.response_cache.cache import LOG_INTERVAL_S, RECHECK_S, ResponseCache
+from gateway.response_cache.cache import ResponseCache
 from gateway.response_cache.entry import CachedReply
 from gateway.response_cache.memory_store import MemoryStore
+from gateway.store_failures import LOG_INTERVAL_S, RECHECK_S
 
 REPLY = CachedReply(False, b'{"ok":true}')
 URL = "redis://:secret@10.0.0.1:6379/0"

@@ -12,7 +12,8 @@ import structlog
 from gateway import json_codec
 from gateway.errors import GatewayError
 from gateway.responses_store.backends import MemoryResponses
-from gateway.responses_store.stored import RECHECK_S, ResponseStore, StoreOperation, entry_bytes
+from gateway.responses_store.stored import ResponseStore, StoreOperation, entry_bytes
+from gateway.store_failures import RECHECK_S
 
 RESPONSE = {"id": "resp_a", "object": "response", "output": []}
 ITEMS = [
