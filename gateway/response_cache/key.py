@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 # top-level request fields that do not change the answer: who asks (user, safety_identifier,
-# metadata: Anthropic's carries user_id) and hints to the upstream's own prompt cache; `model` is
+# metadata: the Messages API's carries user_id) and hints to the upstream's own prompt cache; `model` is
 # the alias, keyed by itself
 IGNORED_FIELDS = frozenset(
     ("model", "user", "metadata", "safety_identifier", "prompt_cache_key", "prompt_cache_retention")

@@ -2,7 +2,7 @@
 documents, so these are rough and documented as such:
 
 - text (a `text/*`, JSON, XML or YAML data URL): its text, tokenized;
-- a PDF: 1,500 tokens a page, the low end of the 1,500-3,000 text tokens a page that Anthropic
+- a PDF: 1,500 tokens a page, the low end of the 1,500-3,000 text tokens a page that one provider
   documents (the page images some providers add are not counted); pages are the PDF's page objects,
   or one per 100 KB where those are compressed out of sight;
 - any other data: a token per 4 bytes;

@@ -25,9 +25,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.agent_routes import ROUTES, routes_config
 from tests.support.ai_sdk import RUN_TIMEOUT, AiSdk, Run, ai_sdk_or_skip
-from tests.support.fake_upstreams import ANTHROPIC_MODEL, OPENAI_MODEL, FakeUpstream, Recorded
-from tests.support.routes import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY
+from tests.support.fake_upstreams import FakeUpstream, Recorded
+from tests.support.routes import CLIENT_KEY
 from tests.support.scripted_models import PLAIN_ANSWER, TOOL_PREAMBLE, answer_for
 from tests.support.scripted_responses import (
     ENCRYPTED_REASONING,
@@ -72,32 +73,6 @@ SCENARIOS = {
 # `item_reference`) on a translated route: the gateway resolves each reference through the response
 # it stored (the item id names it), so the upstream gets the whole turn. With `store: false` the SDK
 # replays the items in full.
-@dataclass(frozen=True)
-class Route:
-    """A gateway alias, the provider behind it and what that provider's fake must be sent."""
-
-    alias: str
-    fake: str  # fixture name
-    dialect: str
-    path: str
-    upstream_model: str
-    base_path: str  # after the fake's URL in the provider's base_url
-    api_key: str
-
-
-ROUTES = {
-    "responses-native": Route(
-        "gw-responses", "scripted_responses", "openai", "/v1/responses", OPENAI_MODEL, "/v1", OPENAI_KEY
-    ),
-    "chat-only": Route(
-        "gw-chat", "scripted_chat", "deepseek", "/v1/chat/completions", OPENAI_MODEL, "/v1", OPENAI_KEY
-    ),
-    "anthropic": Route(
-        "gw-anthropic", "scripted_anthropic", "anthropic", "/v1/messages", ANTHROPIC_MODEL, "", ANTHROPIC_KEY
-    ),
-}
-
-
 # ---- fixtures ----------------------------------------------------------------------------------------------
 
 
@@ -120,26 +95,12 @@ def gateway_url(
 ) -> Iterator[str]:
     """The gateway (served as `gateway.cli.serve` serves it) with a key and one provider per route;
     yields the base URL the SDK is given (with /v1)."""
-    fakes: dict[str, FakeUpstream] = {
+    fakes = {
         "scripted_responses": scripted_responses,
         "scripted_chat": scripted_chat,
         "scripted_anthropic": scripted_anthropic,
     }
-    config = {
-        "log": {"level": "warning", "format": "json"},
-        "auth": {"keys": [{"name": "ai-sdk", "key": CLIENT_KEY}]},
-        "providers": {
-            name: {
-                "dialect": route.dialect,
-                "base_url": f"{fakes[route.fake].url}{route.base_path}",
-                "api_key": route.api_key,
-            }
-            for name, route in ROUTES.items()
-        },
-        "models": {
-            route.alias: [{"provider": name, "model": route.upstream_model}] for name, route in ROUTES.items()
-        },
-    }
+    config = routes_config("ai-sdk", fakes)
     path = tmp_path_factory.mktemp("ai-sdk") / "routes.yaml"
     with running_gateway(path, config, name="gateway-ai-sdk") as url:
         yield f"{url}/v1"

@@ -25,10 +25,11 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.reload import RegistryHolder
 from gateway.server import gateway_runner
+from tests.support.agent_routes import ROUTES, routes_config
 from tests.support.codex_cli import RUN_TIMEOUT, Codex, Run, codex_or_skip
-from tests.support.fake_upstreams import ANTHROPIC_MODEL, OPENAI_MODEL, FakeUpstream, Recorded
+from tests.support.fake_upstreams import FakeUpstream, Recorded
 from tests.support.openai_spec import assert_valid
-from tests.support.routes import ANTHROPIC_KEY, CLIENT_KEY, OPENAI_KEY, write_routes
+from tests.support.routes import CLIENT_KEY, OPENAI_KEY, write_routes
 from tests.support.scripted_models import PLAIN_ANSWER, TOOL_PREAMBLE, answer_for
 from tests.support.scripted_responses import (
     ENCRYPTED_REASONING,
@@ -65,32 +66,6 @@ class Scenario:
 SCENARIOS = {
     "plain": Scenario("Say hello.", PLAIN_ANSWER, 1),
     "tool": Scenario(shell_prompt(COMMAND), answer_for(OUTPUT), 2),
-}
-
-
-@dataclass(frozen=True)
-class Route:
-    """A gateway alias, the provider behind it and what that provider's fake must be sent."""
-
-    alias: str
-    fake: str  # fixture name
-    dialect: str
-    path: str
-    upstream_model: str
-    base_path: str  # after the fake's URL in the provider's base_url
-    api_key: str
-
-
-ROUTES = {
-    "responses-native": Route(
-        "gw-responses", "scripted_responses", "openai", "/v1/responses", OPENAI_MODEL, "/v1", OPENAI_KEY
-    ),
-    "chat-only": Route(
-        "gw-chat", "scripted_chat", "deepseek", "/v1/chat/completions", OPENAI_MODEL, "/v1", OPENAI_KEY
-    ),
-    "anthropic": Route(
-        "gw-anthropic", "scripted_anthropic", "anthropic", "/v1/messages", ANTHROPIC_MODEL, "", ANTHROPIC_KEY
-    ),
 }
 
 
@@ -144,26 +119,12 @@ def recorded_gateway(
 ) -> Iterator[RecordedGateway]:
     """The gateway (served as `gateway.cli.serve` serves it) with a key and one provider per route;
     `seen` lists what it answered."""
-    fakes: dict[str, FakeUpstream] = {
+    fakes = {
         "scripted_responses": scripted_responses,
         "scripted_chat": scripted_chat,
         "scripted_anthropic": scripted_anthropic,
     }
-    config = {
-        "log": {"level": "warning", "format": "json"},
-        "auth": {"keys": [{"name": "codex", "key": CLIENT_KEY}]},
-        "providers": {
-            name: {
-                "dialect": route.dialect,
-                "base_url": f"{fakes[route.fake].url}{route.base_path}",
-                "api_key": route.api_key,
-            }
-            for name, route in ROUTES.items()
-        },
-        "models": {
-            route.alias: [{"provider": name, "model": route.upstream_model}] for name, route in ROUTES.items()
-        },
-    }
+    config = routes_config("codex", fakes)
     path = write_routes(tmp_path_factory.mktemp("codex") / "routes.yaml", config)
     holder = RegistryHolder.load(str(path))
     limits = holder.current.config.limits
