@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,20 +72,30 @@ class Turn:
     command: str | None = None
 
 
-def next_turn(user_texts: Iterable[str], tool_output: str | None, offered_tools: Iterable[str]) -> Turn:
+def next_turn(
+    user_texts: Iterable[str],
+    tool_output: str | None,
+    offered_tools: Iterable[str],
+    *,
+    tool: str = TOOL_NAME,
+    request: re.Pattern[str] = RUN_REQUEST,
+    answer: Callable[[str], str] = answer_for,
+) -> Turn:
     """The script itself, wire-independent: `user_texts` are the texts of the user's turns, `tool_output`
-    the tool result in the latest turn (None when it carries none)."""
+    the tool result in the latest turn (None when it carries none); `tool` is the shell tool it calls
+    when a user text matches `request` (its group: the command), `answer` what it says of the tool's
+    output."""
     if tool_output is not None:
-        return Turn(answer_for(tool_output))
-    if TOOL_NAME in offered_tools:
+        return Turn(answer(tool_output))
+    if tool in offered_tools:
         for text in user_texts:
-            asked = RUN_REQUEST.search(text)
+            asked = request.search(text)
             if asked is not None:
                 return Turn(TOOL_PREAMBLE, asked.group(1))
     return Turn(PLAIN_ANSWER)
 
 
-def _texts(content: Any) -> list[str]:
+def content_texts(content: Any) -> list[str]:
     """The text of a message's content: a string, or blocks / parts of type `text`."""
     if isinstance(content, str):
         return [content]
@@ -97,18 +107,21 @@ def _texts(content: Any) -> list[str]:
 # ---- Messages API ------------------------------------------------------------------------------------------
 
 
-def anthropic_turn(body: dict[str, Any]) -> Turn:
+Script = Callable[[list[str], "str | None", list[str]], Turn]  # next_turn's first three arguments
+
+
+def anthropic_turn(body: dict[str, Any], script: Script = next_turn) -> Turn:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user_texts = [t for m in messages if m.get("role") == "user" for t in _texts(m.get("content"))]
+    user_texts = [t for m in messages if m.get("role") == "user" for t in content_texts(m.get("content"))]
     tool_output = None
     last = messages[-1] if messages else {}
     if last.get("role") == "user" and isinstance(last.get("content"), list):
         results = [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
         if results:
             content = results[-1].get("content")
-            tool_output = "".join(_texts(content))
+            tool_output = "".join(content_texts(content))
     offered = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
-    return next_turn(user_texts, tool_output, [name for name in offered if isinstance(name, str)])
+    return script(user_texts, tool_output, [name for name in offered if isinstance(name, str)])
 
 
 def thinks(body: dict[str, Any]) -> str | None:
@@ -188,13 +201,13 @@ def _one_block_later(part: Part) -> Part:
 # ---- Chat Completions --------------------------------------------------------------------------------------
 
 
-def openai_turn(body: dict[str, Any]) -> Turn:
+def openai_turn(body: dict[str, Any], script: Script = next_turn) -> Turn:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user_texts = [t for m in messages if m.get("role") == "user" for t in _texts(m.get("content"))]
+    user_texts = [t for m in messages if m.get("role") == "user" for t in content_texts(m.get("content"))]
     last = messages[-1] if messages else {}
-    tool_output = "".join(_texts(last.get("content"))) if last.get("role") == "tool" else None
+    tool_output = "".join(content_texts(last.get("content"))) if last.get("role") == "tool" else None
     offered = [(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)]
-    return next_turn(user_texts, tool_output, [name for name in offered if isinstance(name, str)])
+    return script(user_texts, tool_output, [name for name in offered if isinstance(name, str)])
 
 
 class ScriptedOpenAI(FakeOpenAI):

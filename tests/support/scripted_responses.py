@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from tests.support import scripted_models as models
 from tests.support.fake_upstreams import (
     ANTHROPIC_MODEL,
     CREATED,
@@ -46,14 +47,13 @@ from tests.support.fake_upstreams import (
     tool_use_block,
 )
 from tests.support.scripted_models import (
-    PLAIN_ANSWER,
     TOOL_CALL_ID,
-    TOOL_PREAMBLE,
     TOOL_USE_ID,
     ScriptedAnthropic,
     ScriptedOpenAI,
     Turn,
     answer_for,
+    content_texts,
     text_then_tool_chunks,
 )
 
@@ -83,23 +83,15 @@ def command_output(tool_output: str) -> str:
 
 
 def next_turn(user_texts: Iterable[str], tool_output: str | None, offered_tools: Iterable[str]) -> Turn:
-    if tool_output is not None:
-        return Turn(answer_for(command_output(tool_output)))
-    if SHELL_TOOL in offered_tools:
-        for text in user_texts:
-            asked = RUN_REQUEST.search(text)
-            if asked is not None:
-                return Turn(TOOL_PREAMBLE, asked.group(1))
-    return Turn(PLAIN_ANSWER)
-
-
-def _texts(content: Any) -> list[str]:
-    """The text of a message's content: a string, or parts carrying `text` (input_text, output_text, text)."""
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-    return []
+    """The scripted models' script, with Codex's shell tool (its output read as `exec_command` gives it)."""
+    return models.next_turn(
+        user_texts,
+        tool_output,
+        offered_tools,
+        tool=SHELL_TOOL,
+        request=RUN_REQUEST,
+        answer=lambda out: answer_for(command_output(out)),
+    )
 
 
 def offered_function_names(tools: Any) -> list[str]:
@@ -128,13 +120,13 @@ def responses_turn(body: dict[str, Any]) -> Turn:
         text
         for item in items
         if item.get("type", "message") == "message" and item.get("role") == "user"
-        for text in _texts(item.get("content"))
+        for text in content_texts(item.get("content"))
     ]
     last = items[-1] if items else {}
     tool_output = None
     if last.get("type") == "function_call_output":
         output = last.get("output")
-        tool_output = "".join(_texts(output))
+        tool_output = "".join(content_texts(output))
     return next_turn(user_texts, tool_output, offered_function_names(body.get("tools")))
 
 
@@ -286,11 +278,7 @@ class ScriptedResponses(FakeUpstream):
 
 
 def chat_turn(body: dict[str, Any]) -> Turn:
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user_texts = [t for m in messages if m.get("role") == "user" for t in _texts(m.get("content"))]
-    last = messages[-1] if messages else {}
-    tool_output = "".join(_texts(last.get("content"))) if last.get("role") == "tool" else None
-    return next_turn(user_texts, tool_output, offered_function_names(body.get("tools")))
+    return models.openai_turn(body, next_turn)
 
 
 class ScriptedCodexChat(ScriptedOpenAI):
@@ -319,15 +307,7 @@ class ScriptedCodexChat(ScriptedOpenAI):
 
 
 def anthropic_turn(body: dict[str, Any]) -> Turn:
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user_texts = [t for m in messages if m.get("role") == "user" for t in _texts(m.get("content"))]
-    last = messages[-1] if messages else {}
-    tool_output = None
-    if last.get("role") == "user" and isinstance(last.get("content"), list):
-        results = [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
-        if results:
-            tool_output = "".join(_texts(results[-1].get("content")))
-    return next_turn(user_texts, tool_output, offered_function_names(body.get("tools")))
+    return models.anthropic_turn(body, next_turn)
 
 
 class ScriptedCodexAnthropic(ScriptedAnthropic):
