@@ -19,6 +19,7 @@ from gateway import __version__, json_codec
 from gateway.auth.keys import KeyRing
 from gateway.config.model import (
     AwsCredentials,
+    CachePolicy,
     GatewayConfig,
     ProviderConfig,
     RouteConfig,
@@ -93,6 +94,7 @@ class ModelRoute:
     alias: str
     root: RouteNode[Target]
     prices: Prices = field(default_factory=lambda: NO_PRICES)  # (provider, upstream model) -> price
+    cache: CachePolicy | None = None  # the alias's response cache (models.<alias>.cache), when it caches
 
     @property
     def first(self) -> Target:
@@ -199,7 +201,7 @@ def build_registry(config: GatewayConfig, environ: Mapping[str, str] | None = No
     for alias, route in config.models.items():
         root = _route_node(route, providers, {}, {})
         if root is not None:
-            routes[alias] = ModelRoute(alias, root)
+            routes[alias] = ModelRoute(alias, root, cache=route.cache)
         else:
             reasons = {
                 t.provider: config.providers[t.provider].disabled_reason or "disabled"

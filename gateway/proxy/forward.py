@@ -245,10 +245,9 @@ async def _serve(
     if operation.stored_events and translated and (store := app.get(RESPONSES)) is not None:
         # previous_response_id rebuilt into the conversation; the response made handed to the store
         await continue_and_keep(exchange, store, operation, route)
-    cache = app[REGISTRY].current.config.models[route.alias].cache  # the alias's own, when it caches
     try:
-        if cache is not None:
-            return await serve_cached(exchange, route, operation.key, cache)
+        if route.cache is not None:  # (the registry the request started with: a reload changes nothing)
+            return await serve_cached(exchange, route, operation.key, route.cache)
         return await serve(exchange, route)
     finally:
         if access.usage is not None:  # priced (log, metric, header) before any budget is charged
