@@ -21,11 +21,10 @@ from typing import Any, Protocol
 
 from gateway.config.model import GatewayKey
 from gateway.errors import GatewayError
+from gateway.redis_client import REDIS_CALL_TIMEOUT_S, redis_client
 from gateway.spend.budget import PERIODS, Charge, Period, PeriodSpend, period_id, period_ttl
 
 WINDOW = 60
-REDIS_SOCKET_TIMEOUT_S = 0.5  # connecting to Redis, and each read or write on its socket
-REDIS_CALL_TIMEOUT_S = 1.0  # one admit or spend, its one reconnect-and-retry included
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,22 +148,7 @@ class RedisLimits:
     """Counters in Redis: `INCR` the window's request count and read its tokens in one round trip."""
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time, prefix: str = "gateway:rl:") -> None:
-        try:
-            import redis.asyncio as redis_asyncio
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-        except ImportError as exc:  # pragma: no cover - exercised only without the extra
-            raise RuntimeError(
-                "auth.store: redis needs the redis package: pip install 'llm-gateway[redis]'"
-            ) from exc
-        # one retry, at once: a pooled connection the server closed is replaced; a server that is down
-        # is not waited for (the client's default is three, with backoff)
-        self._redis: Any = redis_asyncio.from_url(
-            url,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._redis: Any = redis_client(url, "auth.store")
         self._clock = clock
         self._prefix = prefix
 

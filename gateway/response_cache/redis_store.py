@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.auth.limits import REDIS_CALL_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S
+from gateway.redis_client import REDIS_CALL_TIMEOUT_S, redis_client
 from gateway.response_cache.entry import CachedReply
 
 
@@ -16,21 +16,7 @@ class RedisStore:
     waits = True  # a put is a round trip: made after the answer left, not before
 
     def __init__(self, url: str, prefix: str = "gateway:rc:") -> None:
-        try:
-            import redis.asyncio as redis_asyncio
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-        except ImportError as exc:  # pragma: no cover - exercised only without the extra
-            raise RuntimeError(
-                "cache.store: redis needs the redis package: pip install 'llm-gateway[redis]'"
-            ) from exc
-        # one retry, at once (a pooled connection the server closed is replaced), as the limits store
-        self._redis: Any = redis_asyncio.from_url(
-            url,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._redis: Any = redis_client(url, "cache.store")
         self._prefix = prefix
 
     async def get(self, key: str) -> CachedReply | None:

@@ -17,8 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-REDIS_SOCKET_TIMEOUT_S = 0.5  # connecting to Redis, and each read or write on its socket
-REDIS_CALL_TIMEOUT_S = 1.0  # one call, its one reconnect-and-retry included
+from gateway.redis_client import REDIS_CALL_TIMEOUT_S, redis_client
 
 
 class ResponseBackend(Protocol):
@@ -97,22 +96,7 @@ class RedisResponses:
     """One Redis string per response (`<prefix><id>`), with the TTL."""
 
     def __init__(self, url: str, ttl: float, prefix: str = "gateway:resp:") -> None:
-        try:
-            import redis.asyncio as redis_asyncio
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-        except ImportError as exc:  # pragma: no cover - exercised only without the extra
-            raise RuntimeError(
-                "responses.store: redis needs the redis package: pip install 'llm-gateway[redis]'"
-            ) from exc
-        # one retry, at once: a pooled connection the server closed is replaced; a server that is down
-        # is not waited for
-        self._redis: Any = redis_asyncio.from_url(
-            url,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._redis: Any = redis_client(url, "responses.store")
         self._ttl_ms = max(1, round(ttl * 1000))
         self._prefix = prefix
 

@@ -19,13 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.app_keys import LIMITS
-from gateway.auth.limits import REDIS_CALL_TIMEOUT_S, Limits, MemoryLimits, Usage
+from gateway.auth.limits import Limits, MemoryLimits, Usage
 from gateway.auth.rate_limiter import RateLimiter
 from gateway.config.loader import config_from_text, key_digest
 from gateway.config.model import GatewayKey
 from gateway.engine.registry import build_registry
 from gateway.errors import GatewayError
 from gateway.observability.keys import METRICS
+from gateway.redis_client import REDIS_CALL_TIMEOUT_S
 from gateway.reload import RegistryHolder
 from gateway.store_failures import LOG_INTERVAL_S, RECHECK_S
 from tests.support.redis_server import REDIS_SERVER, redis_server

@@ -25,8 +25,9 @@ from gateway.app import create_app
 from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
 from gateway.observability.keys import METRICS
+from gateway.redis_client import REDIS_CALL_TIMEOUT_S
 from gateway.reload import RegistryHolder
-from gateway.responses_store.backends import REDIS_CALL_TIMEOUT_S, MemoryResponses
+from gateway.responses_store.backends import MemoryResponses
 from tests.support.anthropic_ingress_upstreams import FAKES, UPSTREAMS, Upstream
 from tests.support.fake_upstreams import FakeUpstream
 from tests.support.redis_server import REDIS_SERVER, redis_server
