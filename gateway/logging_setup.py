@@ -34,13 +34,17 @@ class IsoUtcTimestamp:
         self._prefix = ""
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event["timestamp"] = self.now()
+        return event
+
+    def now(self) -> str:
         now = time.time()
         second = int(now)
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
-        return event
+        # %-formatting: a third cheaper than the f-string with int() (%d truncates the same way)
+        return "%s.%06dZ" % (self._prefix, (now - second) * 1_000_000)  # noqa: UP031
 
 
 class _JsonInfoEvents:
@@ -71,10 +75,17 @@ class _JsonInfoEvents:
         fields["event"] = event
         structlog.contextvars.merge_contextvars(None, "info", fields)
         fields["level"] = "info"
-        self._stamp(None, "info", fields)
-        line = self._renderer(None, "info", fields)
-        self._output.write_line(line if isinstance(line, bytes) else line.encode())
+        fields["timestamp"] = self._stamp.now()
+        # what the renderer does (its serializer with its fallback), without its call
+        self._output.write_line(orjson.dumps(fields, default=_json_fallback))
         return True
+
+
+def _json_fallback(value: Any) -> Any:
+    """A value JSON has no type for, in a log line: its `__structlog__()` if it has one, else its repr
+    (structlog's own fallback, minus its thread-local wrapper case)."""
+    to_structlog = getattr(value, "__structlog__", None)
+    return to_structlog() if to_structlog is not None else repr(value)
 
 
 class AccessLog:
@@ -87,6 +98,10 @@ class AccessLog:
         self._structlog = structlog.get_logger(name)
 
     def info(self, event: str, **fields: Any) -> None:
+        self.event(event, fields)
+
+    def event(self, event: str, fields: dict[str, Any]) -> None:
+        """`info(event, **fields)` from a dict the caller built (and hands over: it is written into)."""
         direct = _direct
         if direct is None or not direct.emit(event, fields):
             self._structlog.info(event, **fields)
@@ -151,7 +166,7 @@ def configure_logging(
             cache_logger_on_first_use=True,
         )
         return
-    renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+    renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps, default=_json_fallback)
     chain: list[structlog.typing.Processor] = [*shared, structlog.processors.format_exc_info, renderer]
     _output = CoalescedLines(sys.stdout.buffer if stream is None else stream)
     structlog.configure(

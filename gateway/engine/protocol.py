@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 from jsonschema import Draft202012Validator
+from multidict import istr
 
 from gateway.engine.dialect import StreamSpec, compile_rulebook, compile_stream
 from gateway.rules.compiler import Compiler, Evaluator
@@ -141,7 +142,8 @@ def _compile_protocol(name: str, spec: Mapping[str, Any]) -> ClientProtocol:
         name=name,
         encoder=spec.get("encoder", "sse-data"),
         keys=tuple(h.lower() for h in spec.get("keys") or ("authorization",)),
-        forward_headers=tuple(h.lower() for h in spec.get("forward_headers") or ()),
+        # istr: a case-insensitive lookup in the request's headers without lowering the name each time
+        forward_headers=tuple(istr(h.lower()) for h in spec.get("forward_headers") or ()),
         log_headers=tuple(h.lower() for h in spec.get("log_headers") or ()),
         request_id_header=spec.get("request_id_header"),
         operations=MappingProxyType(operations),

@@ -147,7 +147,12 @@ def _route_node(
                 provider.retry.overridden(retry),
             )
             children.append(RouteNode.leaf(target, member.weight))
-    return RouteNode(config.strategy, tuple(children), weight=config.weight) if children else None
+    if not children:
+        return None
+    if len(children) == 1:  # one member (the usual alias): the member itself, in this node's place
+        only = children[0]
+        return RouteNode(only.strategy, only.children, only.target, weight=config.weight)
+    return RouteNode(config.strategy, tuple(children), weight=config.weight)
 
 
 def build_registry(config: GatewayConfig, environ: Mapping[str, str] | None = None) -> Registry:

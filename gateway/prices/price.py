@@ -60,16 +60,18 @@ def _count(value: Any) -> float:
 
 def cost_usd(price: Price, usage: Mapping[str, Any]) -> float:
     """What the request cost, in USD, from its canonical usage."""
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens"))
+    prompt: Any = usage.get("prompt_tokens")  # (_count inlined for the two counts every usage has)
+    prompt = prompt if type(prompt) in _NUMBERS and prompt > 0 else 0
+    completion: Any = usage.get("completion_tokens")
+    completion = completion if type(completion) in _NUMBERS and completion > 0 else 0
     cached = written = reasoning = 0.0
     details = usage.get("prompt_tokens_details")
-    if isinstance(details, dict):
+    if type(details) is dict:
         cached = _count(details.get("cached_tokens"))
         written = _count(details.get("cache_write_tokens"))
     if price.reasoning is not None:
         out_details = usage.get("completion_tokens_details")
-        if isinstance(out_details, dict):
+        if type(out_details) is dict:
             reasoning = _count(out_details.get("reasoning_tokens"))
             reasoning = reasoning if reasoning < completion else completion
     fresh = prompt - cached - written
@@ -87,4 +89,7 @@ def cost_usd(price: Price, usage: Mapping[str, Any]) -> float:
 
 def cost_text(cost: float) -> str:
     """A cost as the `x-gateway-cost-usd` header writes it: plain decimal, no exponent."""
-    return f"{cost:.{DECIMALS}f}".rstrip("0").rstrip(".")
+    return (_COST_FORMAT % cost).rstrip("0").rstrip(".")
+
+
+_COST_FORMAT = f"%.{DECIMALS}f"  # (built once: a nested f-string format spec is built per call)

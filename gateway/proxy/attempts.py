@@ -61,7 +61,7 @@ async def serve(exchange: Exchange, route: ModelRoute) -> web.StreamResponse:
         exchange.access.provider = target.provider.name
         exchange.access.upstream_model = target.model
         result = await _serve_target(exchange, target, attempts)
-        if isinstance(result, web.StreamResponse):
+        if not isinstance(result, Failed):  # (a response: StreamResponse's isinstance is an ABC's, slower)
             return result
         last = result
         if not result.fallback:
@@ -101,7 +101,9 @@ def _candidates(
     return kept
 
 
-async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[str, Any]]) -> Any:
+async def _serve_target(
+    exchange: Exchange, target: Target, attempts: list[dict[str, Any]]
+) -> web.StreamResponse | Failed:
     """A response, or the Failed that ends this target's turn (after its retries)."""
     policy = target.retry
     local = LOCAL_ANSWERS.get(exchange.operation_name)
@@ -130,14 +132,14 @@ async def _serve_target(exchange: Exchange, target: Target, attempts: list[dict[
         attempts.append(record)  # recorded before it ends: a client that leaves still leaves a trace
         try:
             result = await _attempt(exchange, target, prepared)
-            record["outcome"] = "ok" if isinstance(result, web.StreamResponse) else result.outcome
+            record["outcome"] = result.outcome if isinstance(result, Failed) else "ok"
         finally:
             record["ms"] = round((time.perf_counter() - started) * 1000, 3)
             streamed: StreamOutcome | None = exchange.access.stream_outcome
             if streamed is not None:  # this attempt's stream started (so no other attempt follows)
                 record["stream_outcome"] = streamed
                 exchange.metrics.stream_outcome(exchange.body["model"], target.provider.name, streamed)
-        if isinstance(result, web.StreamResponse):
+        if not isinstance(result, Failed):
             if streamed in UPSTREAM_FAULTS:  # the 200 went out, then the upstream failed the stream
                 _count_failure(exchange, target)
             elif streamed != "internal_error":  # (the gateway's own failure says nothing of the target)

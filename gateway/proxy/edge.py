@@ -7,7 +7,6 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -154,14 +153,13 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     finally:
         elapsed = time.perf_counter() - started
-        access_log.info(
-            "request",
-            method=request.method,
-            path=request.path,
-            status=status,
-            latency_ms=round(elapsed * 1000, 3),
-            **access.access_fields(),
-        )
+        head = {
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "latency_ms": int(elapsed * 1_000_000 + 0.5) / 1000,  # (rounded to 1 µs; cheaper than round())
+        }
+        access_log.event("request", access.access_fields(head))
         if access.served:
             _observe(request.app[METRICS], access, status, elapsed)
 
@@ -169,19 +167,27 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def _observe(metrics: GatewayMetrics, access: RequestRecord, status: int, elapsed: float) -> None:
     """One request's figures; model labels only for served (configured) aliases, so label values
     stay bounded whatever clients send."""
-    provider = access.provider or ""
-    attempts = access.attempts or ()
-    upstream_ms = sum(a.get("ms", 0.0) for a in attempts)
-    usage: dict[str, Any] = access.usage if isinstance(access.usage, dict) else {}
+    provider = access.provider
+    attempts = access.attempts
+    upstream_s = None
+    if attempts:
+        upstream_ms = 0.0
+        for attempt in attempts:
+            upstream_ms += attempt.get("ms", 0.0)
+        upstream_s = upstream_ms / 1000
+    usage = access.usage
+    tokens_in = tokens_out = None
+    if type(usage) is dict:
+        tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
     ttfb_ms = access.ttfb_ms
-    metrics.observe_request(
-        model=access.model if provider else "",
-        provider=provider,
-        status=status,
-        stream=bool(access.stream),
-        total_s=elapsed,
-        upstream_s=upstream_ms / 1000 if attempts else None,
-        ttfb_s=ttfb_ms / 1000 if ttfb_ms is not None else None,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+    metrics.observe_request(  # (positional: once per request)
+        access.model if provider else "",
+        provider or "",
+        status,
+        bool(access.stream),
+        elapsed,
+        upstream_s,
+        None if ttfb_ms is None else ttfb_ms / 1000,
+        tokens_in,
+        tokens_out,
     )

@@ -12,7 +12,7 @@ from gateway.proxy.stream_outcome import StreamOutcome
 class RequestRecord:
     """Filled in as the request is handled: the edge makes it (id and Server headers, the start),
     the handler adds the key, the model and the route's outcome, the relay what the upstream did.
-    `access_fields()` is the access event's content (the fields that were set, by these names)."""
+    `access_fields()` adds the access event's content (the fields that were set, by these names)."""
 
     started: float
     response_headers: dict[str, str]  # added to the response (rate-limit, dropped params, ...)
@@ -42,34 +42,40 @@ class RequestRecord:
         """An API request (not /metrics, /healthz, ...): it named a model."""
         return self.model is not None
 
-    def access_fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in _LOGGED:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        if not self.client_closed:
-            del out["client_closed"]
-        if self.cost_usd is None and self.usage is not None:
-            out["cost_usd"] = None  # counted, but its model has no price: unknown, said as null
-        out.update(self.client_headers)
+    def access_fields(self, out: dict[str, Any]) -> dict[str, Any]:
+        """`out` with the fields that were set added, in this order (explicit, not a loop over
+        names: it runs once per request)."""
+        if self.key is not None:
+            out["key"] = self.key
+        if self.model is not None:
+            out["model"] = self.model
+        if self.stream is not None:
+            out["stream"] = self.stream
+        if self.provider is not None:
+            out["provider"] = self.provider
+        if self.upstream_model is not None:
+            out["upstream_model"] = self.upstream_model
+        if self.attempts is not None:
+            out["attempts"] = self.attempts
+        if self.upstream_status is not None:
+            out["upstream_status"] = self.upstream_status
+        if self.ttfb_ms is not None:
+            out["ttfb_ms"] = self.ttfb_ms
+        if self.stream_outcome is not None:
+            out["stream_outcome"] = self.stream_outcome
+        if self.usage is not None:
+            out["usage"] = self.usage
+            out["cost_usd"] = self.cost_usd  # null: counted, but its model has no price (unknown)
+        elif self.cost_usd is not None:
+            out["cost_usd"] = self.cost_usd
+        if self.cache is not None:
+            out["cache"] = self.cache
+        if self.client_closed:
+            out["client_closed"] = True
+        if self.rate_limited is not None:
+            out["rate_limited"] = self.rate_limited
+        if self.dropped_tools is not None:
+            out["dropped_tools"] = self.dropped_tools
+        if self.client_headers:
+            out.update(self.client_headers)
         return out
-
-
-_LOGGED = (
-    "key",
-    "model",
-    "stream",
-    "provider",
-    "upstream_model",
-    "attempts",
-    "upstream_status",
-    "ttfb_ms",
-    "stream_outcome",
-    "usage",
-    "cost_usd",
-    "cache",
-    "client_closed",
-    "rate_limited",
-    "dropped_tools",
-)

@@ -104,18 +104,27 @@ class PredicateCompiler:
         if "$id" in schema and schema is not self._root:
             raise UnsupportedSchema("$id below the root")  # $refs below it would resolve elsewhere
         checks: list[Check] = []
-        if "type" in schema:
+        # one type, and a check of that type's keywords: the latter refuses the other types itself, so
+        # the schema costs one call, not three (the type's, the keywords', and all_of's)
+        only = _single_type(schema)
+        typed = [
+            self._object_check(schema, strict=only == "object"),
+            self._array_check(schema, strict=only == "array"),
+            _string_check(schema, strict=only == "string"),
+            _number_check(schema, strict=only in ("number", "integer"), integral=only == "integer"),
+        ]
+        strings = [schema["const"]] if "const" in schema else schema.get("enum")
+        slot = _TYPE_SLOTS.get(only) if only is not None else None
+        type_covered = slot is not None and typed[slot] is not None
+        if only == "string" and isinstance(strings, list) and all(type(option) is str for option in strings):
+            type_covered = True  # the enum check refuses what is not one of these strings
+        if "type" in schema and not type_covered:
             checks.append(_type_check(schema["type"]))
         if "enum" in schema:
             checks.append(_enum_check(schema["enum"]))
         if "const" in schema:
             checks.append(_enum_check([schema["const"]]))
-        for by_type in (self._object_check(schema), self._array_check(schema)):
-            if by_type is not None:
-                checks.append(by_type)
-        for by_type in (_string_check(schema), _number_check(schema)):
-            if by_type is not None:
-                checks.append(by_type)
+        checks.extend(check for check in typed if check is not None)
         conditionals = [sub for sub in schema.get("allOf", ()) if _is_tag_branch(sub)]
         if len(conditionals) > 1 and len(conditionals) == len(schema["allOf"]):
             checks.append(self._tag_dispatch(conditionals))
@@ -188,9 +197,11 @@ class PredicateCompiler:
         self._refs[ref] = cell[0]
         return cell[0]
 
-    def _object_check(self, schema: dict[str, Any]) -> Check | None:
+    def _object_check(self, schema: dict[str, Any], strict: bool = False) -> Check | None:
+        """The object keywords; another JSON type passes (`strict`: fails, the schema's type being object)."""
         if not any(keyword in schema for keyword in _OBJECT_KEYWORDS):
             return None
+        other_type = _mismatch if strict else _not_applicable
         known = {name: self.compile(sub) for name, sub in schema.get("properties", {}).items()}
         known_items = tuple(known.items())
         required = tuple(schema.get("required", ()))
@@ -201,7 +212,7 @@ class PredicateCompiler:
 
         def check(value: Any) -> bool:
             if type(value) is not dict:
-                return _not_applicable(value)
+                return other_type(value)
             if len(value) < fewest or (most is not None and len(value) > most):
                 return False
             for name in required:
@@ -222,15 +233,16 @@ class PredicateCompiler:
 
         return check
 
-    def _array_check(self, schema: dict[str, Any]) -> Check | None:
+    def _array_check(self, schema: dict[str, Any], strict: bool = False) -> Check | None:
         if not any(keyword in schema for keyword in ("items", "minItems", "maxItems")):
             return None
         items = self.compile(schema.get("items", True))
         fewest, most = schema.get("minItems", 0), schema.get("maxItems")
+        other_type = _mismatch if strict else _not_applicable
 
         def check(value: Any) -> bool:
             if type(value) is not list:
-                return _not_applicable(value)
+                return other_type(value)
             if len(value) < fewest or (most is not None and len(value) > most):
                 return False
             for item in value:  # noqa: SIM110 - a loop costs half of all() over a generator
@@ -275,6 +287,17 @@ def _tag_values(schema: dict[str, Any]) -> frozenset[str] | None:
     return frozenset(options) if all(type(option) is str for option in options) else None
 
 
+_TYPE_SLOTS = {"object": 0, "array": 1, "string": 2, "number": 3, "integer": 3}  # in _compile's `typed`
+
+
+def _single_type(schema: dict[str, Any]) -> str | None:
+    """The one type a schema's `type` names (None: none, or several)."""
+    names = schema.get("type")
+    if isinstance(names, list) and len(names) == 1:
+        names = names[0]
+    return names if isinstance(names, str) else None
+
+
 def _type_check(names: Any) -> Check:
     names = [names] if isinstance(names, str) else list(names)
     if not all(name in _PYTHON_TYPES for name in names):
@@ -309,15 +332,16 @@ def _enum_check(options: Sequence[Any]) -> Check:
     return check
 
 
-def _string_check(schema: dict[str, Any]) -> Check | None:
+def _string_check(schema: dict[str, Any], strict: bool = False) -> Check | None:
     if not any(keyword in schema for keyword in ("minLength", "maxLength", "pattern")):
         return None
     shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
     search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+    other_type = _mismatch if strict else _not_applicable
 
     def check(value: Any) -> bool:
         if type(value) is not str:
-            return _not_applicable(value)
+            return other_type(value)
         if len(value) < shortest or (longest is not None and len(value) > longest):
             return False
         return search is None or search(value) is not None
@@ -325,15 +349,20 @@ def _string_check(schema: dict[str, Any]) -> Check | None:
     return check
 
 
-def _number_check(schema: dict[str, Any]) -> Check | None:
+def _number_check(schema: dict[str, Any], strict: bool = False, integral: bool = False) -> Check | None:
+    """The bounds; another JSON type passes (`strict`: fails, and with `integral` so does a float with
+    a fraction: the schema's type being number or integer)."""
     bounds = [schema.get(name) for name in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")]
     if all(bound is None for bound in bounds):
         return None
     low, high, above, below = bounds
+    other_type = _mismatch if strict else _not_applicable
 
     def check(value: Any) -> bool:
         if type(value) is not int and type(value) is not float:
-            return _not_applicable(value)
+            return other_type(value)
+        if integral and type(value) is float and not value.is_integer():
+            return False
         return (
             (low is None or value >= low)
             and (high is None or value <= high)
@@ -364,7 +393,18 @@ def _all_of(checks: list[Check]) -> Check:
 
 
 def _any_of(checks: list[Check]) -> Check:
-    return lambda value: any(check(value) for check in checks)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) or second(value)
+    some = tuple(checks)
+
+    def check_any(value: Any) -> bool:
+        for check in some:  # noqa: SIM110 - a loop costs half of any() over a generator
+            if check(value):
+                return True
+        return False
+
+    return check_any
 
 
 def _one_of(checks: list[Check]) -> Check:

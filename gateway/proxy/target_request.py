@@ -209,11 +209,17 @@ def forwarded_headers(exchange: Exchange, provider: Provider) -> dict[str, str] 
     if protocol is None or not protocol.forward_headers:
         return None
     sent = exchange.request.headers
+    policies = provider.client_headers
     found: dict[str, str] = {}
     for name in protocol.forward_headers:
         value = sent.get(name)
-        policy = provider.client_headers.get(name, "all")
-        if value is None or policy == "none":
+        if value is None:
+            continue
+        if not policies:  # (the usual provider: every one relayed as sent)
+            found[name] = value
+            continue
+        policy = policies.get(name, "all")
+        if policy == "none":
             continue
         if not isinstance(policy, str):  # an allow-list of comma-separated values
             value = ",".join(v for v in (item.strip() for item in value.split(",")) if v in policy)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from gateway.upstream.dialer import ConnectError as ConnectError
 from gateway.upstream.dialer import Dialer
@@ -140,7 +141,7 @@ class ConnectionPool:
             conn.close()
             self._forget(conn)
             return
-        self._keep(conn, asyncio.get_running_loop().time())
+        self._keep(conn, time.monotonic())
 
     def stats(self) -> list[tuple[str, int, int, int]]:
         """(origin, open, idle, waiting) for every origin: read at scrape time, possibly from another
@@ -191,7 +192,7 @@ class ConnectionPool:
         idle = route.idle
         if not idle:
             return None
-        expired_before = asyncio.get_running_loop().time() - self._keepalive
+        expired_before = time.monotonic() - self._keepalive
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.idle_since > expired_before:
@@ -387,7 +388,7 @@ class ConnectionPool:
         """Close connections idle past the keep-alive time; re-arm while any stay idle."""
         self._sweeper = None
         loop = asyncio.get_running_loop()
-        expired_before = loop.time() - self._keepalive
+        expired_before = time.monotonic() - self._keepalive
         remaining = False
         for route in list(self._routes.values()):
             idle = route.idle
