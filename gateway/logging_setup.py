@@ -1,5 +1,5 @@
-"""structlog, configured once: contextvars first, ISO UTC timestamps, JSON lines (orjson) in
-production, a pretty console on a TTY.
+"""structlog, configured once: the request's fields first (log_context), ISO UTC timestamps, JSON
+lines (orjson) in production, a pretty console on a TTY.
 
 JSON lines go through `CoalescedLines` (about two writes per event-loop iteration, not one per line),
 and the per-request access event has a direct path, `AccessLog`, that renders exactly what the JSON
@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 import structlog
 
+from gateway.log_context import merge_request_fields
 from gateway.log_output import CoalescedLines
 
 
@@ -49,7 +50,7 @@ class IsoUtcTimestamp:
 
 class _JsonInfoEvents:
     """`info` events rendered as the JSON chain renders them, without walking it: the same keys in
-    the same order (the keywords, `event`, the bound contextvars, `level`, `timestamp`), the same
+    the same order (the keywords, `event`, the request's fields, `level`, `timestamp`), the same
     renderer, the same output. Like a cached structlog logger it follows the chain list it was
     configured with, and steps aside when that list no longer ends with its renderer (which is what
     `structlog.testing.capture_logs()` does)."""
@@ -73,7 +74,7 @@ class _JsonInfoEvents:
         if self._chain[-1] is not self._renderer:
             return False
         fields["event"] = event
-        structlog.contextvars.merge_contextvars(None, "info", fields)
+        merge_request_fields(None, "info", fields)
         fields["level"] = "info"
         fields["timestamp"] = self._stamp.now()
         # what the renderer does (its serializer with its fallback), without its call
@@ -154,7 +155,7 @@ def configure_logging(
     pretty = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     stamp = IsoUtcTimestamp()
     shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
+        merge_request_fields,
         structlog.processors.add_log_level,
         stamp,
     ]

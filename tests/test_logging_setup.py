@@ -19,6 +19,7 @@ from gateway import log_output, logging_setup
 from gateway.app import create_app
 from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
+from gateway.log_context import start_request
 from gateway.log_output import CoalescedLines
 from gateway.logging_setup import AccessLog, configure_logging
 from gateway.reload import RegistryHolder
@@ -180,7 +181,7 @@ async def test_reconfiguring_flushes_what_the_old_output_buffered(out: Output) -
 
 async def test_other_events_are_rendered_as_before(out: Output) -> None:
     configure_logging("info", "json", stream=out)
-    structlog.contextvars.bind_contextvars(request_id="req_1")
+    start_request({"request_id": "req_1"})
     try:
         structlog.get_logger("t").warning("config_warning", detail="d")
         try:
@@ -189,7 +190,7 @@ async def test_other_events_are_rendered_as_before(out: Output) -> None:
             structlog.get_logger("t").exception("unhandled_error", path="/x")
         structlog.get_logger("t").debug("dropped")
     finally:
-        structlog.contextvars.clear_contextvars()
+        start_request({})
     await asyncio.sleep(0)
     warning, error = out.lines()
     assert list(without_timestamp(warning).items()) == [
@@ -208,12 +209,12 @@ async def test_other_events_are_rendered_as_before(out: Output) -> None:
 
 async def test_the_direct_access_event_is_what_structlog_renders(out: Output) -> None:
     configure_logging("info", "json", stream=out)
-    structlog.contextvars.bind_contextvars(request_id="req_0123")
+    start_request({"request_id": "req_0123"})
     try:
         structlog.get_logger("gateway.access").info("request", **ACCESS_FIELDS)
         AccessLog("gateway.access").info("request", **ACCESS_FIELDS)
     finally:
-        structlog.contextvars.clear_contextvars()
+        start_request({})
     await asyncio.sleep(0)
     through_chain, direct = out.lines()
     assert list(without_timestamp(direct).items()) == list(without_timestamp(through_chain).items())

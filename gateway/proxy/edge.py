@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import json_codec
 from gateway.app_keys import ACCESS, CLIENT_PROTOCOL
 from gateway.errors import GatewayError, error_body, error_type_for_status
+from gateway.log_context import start_request
 from gateway.logging_setup import AccessLog
 from gateway.observability.keys import METRICS
 from gateway.observability.metrics import GatewayMetrics
@@ -112,12 +113,12 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = new_request_id()
-    structlog.contextvars.clear_contextvars()
     given = client_request_id(request)
-    if given is None:
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-    else:
-        structlog.contextvars.bind_contextvars(request_id=request_id, client_request_id=given)
+    start_request(
+        {"request_id": request_id}
+        if given is None
+        else {"request_id": request_id, "client_request_id": given}
+    )
     started = time.perf_counter()
     access = RequestRecord(started=started, response_headers={"x-request-id": request_id, "Server": SERVER})
     request[ACCESS] = access

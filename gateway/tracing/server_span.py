@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, format_trace_id, set_span_in_context
@@ -22,6 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from gateway import json_codec
 from gateway.app_keys import ACCESS, CLIENT_PROTOCOL, REGISTRY
 from gateway.errors import GatewayError
+from gateway.log_context import add_request_field
 from gateway.proxy.edge import Handler
 from gateway.proxy.request_record import RequestRecord
 from gateway.tracing import attributes as attr
@@ -59,7 +59,7 @@ def server_span_middleware(tracing: Tracing) -> Middleware:
         access.trace_reply = True  # what answered and why it stopped, read as the reply goes out
         trace = RequestTrace(set_span_in_context(span, parent), operation, access)
         token = CURRENT.set(trace)
-        structlog.contextvars.bind_contextvars(trace_id=format_trace_id(span.get_span_context().trace_id))
+        add_request_field("trace_id", format_trace_id(span.get_span_context().trace_id))
         status, error = 500, None
         try:
             response = await handler(request)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from gateway.app import create_app
 from gateway.config.loader import config_from_text
 from gateway.engine.registry import build_registry
+from gateway.log_context import merge_request_fields
 from gateway.proxy import edge
 from gateway.reload import RegistryHolder
 from gateway.upstream.mock import MockReply
@@ -100,7 +101,7 @@ async def test_the_request_id_is_ours_and_a_clients_is_logged_not_echoed(
     client: TestClient[Any, Any],
 ) -> None:
     body = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
-    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+    with structlog.testing.capture_logs(processors=[merge_request_fields]) as events:
         response = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "abc-123"})
         unusable = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "x" * 129})
         plain = await client.post("/v1/chat/completions", json=body)
