@@ -55,13 +55,28 @@ def pooled_ttfb(res: Result | None) -> float | None:
 
 
 def _added_ttfb(by: dict[str, Result], name: str) -> float | None:
-    """Added stream TTFB of `name` over its baseline: pooled over the ratio rounds when it had some
-    (the baseline streamed in every round too), else the stream phase's (report.derive)."""
+    """Added stream TTFB of `name` over its baseline: from the interleaved streams when it had them (its
+    baseline's among them), else pooled over the ratio rounds when it had some (the baseline streamed in
+    every round too), else the stream phase's (report.derive)."""
     res = by.get(name) or {}
+    base_res = by.get(res.get("baseline") or "direct") or {}
+    mine_i, base_i = (_num((r.get("interleaved") or {}).get("ttfb_p50_ms")) for r in (res, base_res))
+    if mine_i is not None and base_i is not None:
+        return mine_i - base_i
     if not res.get("ratio_rounds"):
         return _num((res.get("added") or {}).get("ttfb_p50_ms"))
     mine, base = pooled_ttfb(res), pooled_ttfb(by.get(res.get("baseline") or "direct"))
     return mine - base if mine is not None and base is not None else None
+
+
+def _how(by: dict[str, Result], *names: str) -> str:
+    """How the added TTFBs of `names` were measured, when not in their own stream phases."""
+    results = [by.get(name) or {} for name in names]
+    if all(r.get("interleaved") for r in results):
+        return ", interleaved streams"
+    if all(r.get("ratio_rounds") for r in results):
+        return ", pooled over rounds"
+    return ""
 
 
 def _row(figure: str, target: str, value: float | None, ok: Callable[[float], bool], shown: str) -> Row:
@@ -307,7 +322,9 @@ def _ingress_rows(
                 f"<= {ttfb_ceiling}",
                 value,
                 partial(operator.ge, ttfb_ceiling),
-                f"{value:.2f} ({_ms(added)} / {_ms(floor_added)})" if value is not None else "",
+                f"{value:.2f} ({_ms(added)} / {_ms(floor_added)}{_how(by, name, floor)})"
+                if value is not None
+                else "",
             )
         )
     return rows

@@ -163,23 +163,27 @@ class LoadTool:
 def run_streams(
     python: str, cpu: int | None, url: str, body_file: Path, n: int, warmup: int, max_s: float
 ) -> dict[str, Any]:
-    argv = [
-        python,
-        str(HERE / "stream_client.py"),
-        "--url",
-        url,
-        "--n",
-        str(n),
-        "--warmup",
-        str(warmup),
-        "--max-seconds",
-        str(max_s),
-        "--body-file",
-        str(body_file),
-        "--auth",
-        AUTH,
-    ]
-    proc = _run(pinned(argv, cpu), max_s + 120)
+    return _stream_client(python, cpu, [(url, body_file)], n, warmup, max_s)
+
+
+def run_interleaved_streams(
+    python: str, cpu: int | None, targets: list[tuple[str, Path]], n: int, warmup: int, max_s: float
+) -> list[dict[str, Any]]:
+    """The stream figures of each (url, body file), their streams interleaved (stream_client.py)."""
+    result = _stream_client(python, cpu, targets, n, warmup, max_s).get("interleaved")
+    if not isinstance(result, list) or len(result) != len(targets):
+        raise TargetFailed(f"stream client: no interleaved figures in {str(result)[:200]}")
+    return result
+
+
+def _stream_client(
+    python: str, cpu: int | None, targets: list[tuple[str, Path]], n: int, warmup: int, max_s: float
+) -> dict[str, Any]:
+    argv = [python, str(HERE / "stream_client.py")]
+    for url, body_file in targets:
+        argv += ["--url", url, "--body-file", str(body_file)]
+    argv += ["--n", str(n), "--warmup", str(warmup), "--max-seconds", str(max_s), "--auth", AUTH]
+    proc = _run(pinned(argv, cpu), max_s * len(targets) + 120)
     try:
         return _last_json_line(proc.stdout)
     except ValueError as e:

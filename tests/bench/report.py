@@ -192,6 +192,7 @@ def render(
             if r.get("stream")
         ],
     )
+    out += _interleaved(ok)
     delayed = [r for r in ok if r.get("stream_delay")]
     if delayed:
         out += [
@@ -337,6 +338,39 @@ def render(
     out += [f"- **{r['target']}**: `{r['cmd']}`" for r in results if r.get("cmd")]
     out += [f"- {line}" for line in meta["commands"]] + [""]
     return "\n".join(out)
+
+
+def _interleaved(ok: list[Result]) -> list[str]:
+    """The interleaved streams (interleaved.py): each ratio group with its direct baseline, one stream
+    to each in turn; added = target - its baseline in the same interleaving."""
+    rows = [r for r in ok if r.get("interleaved")]
+    if not rows:
+        return []
+    by = {r["target"]: r for r in rows}
+    out = [
+        "## Interleaved streams (ratio groups, all up at once, one stream to each in turn)",
+        "",
+        "The added TTFB targets use these figures when they were measured.",
+        "",
+    ]
+    cells = []
+    for r in rows:
+        mine = r["interleaved"]
+        base = (by.get(r.get("baseline") or "") or {}).get("interleaved") or {}
+        added = _sub(mine.get("ttfb_p50_ms"), base.get("ttfb_p50_ms")) if r.get("baseline") else None
+        ttfb = [_f(mine.get("ttfb_p50_ms")), _f(added, sign=True), _f(mine.get("ttfb_p90_ms"))]
+        cells.append(
+            [
+                r["target"],
+                *ttfb,
+                _f(mine.get("total_p50_ms")),
+                _f(mine.get("n"), 0),
+                _f(mine.get("errors"), 0),
+            ]
+        )
+    header = ["target", "TTFB p50 ms", "added TTFB p50 ms", "TTFB p90 ms", "total p50 ms", "streams"]
+    header.append("errors")
+    return out + _table(header, cells)
 
 
 def render_litellm(lite: dict[str, Any]) -> list[str]:

@@ -42,6 +42,7 @@ from typing import Any
 
 import litellm_cmp
 from checks import MEMORY_TARGET, evaluate
+from interleaved import interleaved_ttfb
 from loadgen import LoadTool, run_streams
 from probe import TargetFailed, check_reply, wait_ready
 from procs import Proc, Supervisor, cpu_plan, free_port
@@ -324,6 +325,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sequential streams after each ratio round's load phase (their TTFB pools like its rps; "
         "the direct baseline of the group streams in every round too)",
     )
+    ap.add_argument(
+        "--interleaved-streams",
+        type=int,
+        default=300,
+        help="after the ratio rounds, each ratio group streams again with all its targets up: this many "
+        "streams each, one to each in turn with the direct baseline (interleaved.py); the added TTFB "
+        "ratios come from these when measured (0: from the stream phases)",
+    )
     ap.add_argument("--startup-timeout", type=float, default=30.0)
     ap.add_argument("--out-dir", type=Path, default=REPO / "bench-results")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the mock, targets and clients")
@@ -560,10 +569,11 @@ def ratio_groups(results: list[dict[str, Any]]) -> list[list[str]]:
 def run_ratio_rounds(bench: Bench, results: list[dict[str, Any]], mock: Proc) -> None:
     """--ratio-rounds more load phases of each ratio group, alternating the order round by round (a drift
     of the machine's speed hits a gateway target and its floor alike); each result gets `ratio_rounds`,
-    and its load phase plus these make the ratio (checks.py)."""
+    and its load phase plus these make the ratio (checks.py). Then the group's --interleaved-streams
+    (interleaved.py): each of its results, and its baseline's, gets `interleaved`."""
     a = bench.args
     by = {r["target"]: r for r in results}
-    for group in ratio_groups(results) if a.ratio_rounds else []:
+    for group in ratio_groups(results) if a.ratio_rounds or a.interleaved_streams else []:
         baseline = TARGETS[group[1]].baseline  # (the mock itself: its streams, every round)
         for rnd in range(a.ratio_rounds):
             for name in group if rnd % 2 == 0 else group[::-1]:
@@ -577,6 +587,15 @@ def run_ratio_rounds(bench: Bench, results: list[dict[str, Any]], mock: Proc) ->
                 url = f"http://127.0.0.1:{bench.upstream_port}{direct.api.path}"
                 ttfb = bench.round_ttfb(url, bench.body_file(direct.model, direct.api))
                 by[baseline].setdefault("ratio_rounds", []).append({"ttfb_p50_ms": ttfb})
+        if a.interleaved_streams > 0 and baseline in by and mock.alive():
+            log(f"[{', '.join(group)}] interleaved streams with {baseline}")
+            try:
+                figures = interleaved_ttfb(bench, group, baseline, a.interleaved_streams)
+            except TargetFailed as e:
+                log(f"error: interleaved streams: {e}")
+                continue
+            for name, result in figures.items():
+                by[name]["interleaved"] = result
 
 
 def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from mock_upstream import RESPONSE_BYTES, build_app, responses_events
 from probe import reply_text
 from report import derive
 from run_bench import parse_args, ratio_groups
-from stream_client import SseEnd, one_stream
+from stream_client import SseEnd, one_stream, run_interleaved
 from targets import MESSAGES, RESPONSES, TARGETS, gateway_config
 
 from tests.support.responses_spec import assert_valid_response, assert_valid_response_stream
@@ -336,3 +336,54 @@ def test_ratio_rounds_pool_stream_ttfb_and_the_ttfb_check_uses_them() -> None:
     ]
     # gateway (0.80 - 0.40) / floor (0.60 - 0.40) = 2.0
     assert ttfb["status"] == "FAIL" and ttfb["measured"].startswith("2.00")
+
+
+def test_interleaved_streams_decide_the_ttfb_check_when_measured() -> None:
+    """With interleaved figures for the target, its floor and their baseline, the TTFB check reads those
+    (added = target - baseline, in the same interleaving), not the phases'."""
+    direct = _ok("direct-messages", stream={"ttfb_p50_ms": 0.30}, interleaved={"ttfb_p50_ms": 0.35, "n": 300})
+    floor = _ok(
+        "passthrough-messages",
+        baseline="direct-messages",
+        stream={"ttfb_p50_ms": 0.50},
+        load={"rps": 100.0},
+        interleaved={"ttfb_p50_ms": 0.55, "n": 300},
+    )
+    gateway = _ok(
+        "gateway-messages-openai",
+        baseline="direct-messages",
+        floor="passthrough-messages",
+        stream={"ttfb_p50_ms": 0.90},  # phases: (0.90 - 0.30) / (0.50 - 0.30) = 3.0
+        load={"rps": 90.0},
+        interleaved={"ttfb_p50_ms": 0.60, "n": 300},
+    )
+    results = [direct, floor, gateway]
+    meta = {"conns": 32, "chunks": 20, "chunk_delay_ms": 5, "memory_requests": 0}
+    rows = evaluate(results, derive(results), meta, None)
+    [ttfb] = [r for r in rows if r["figure"].startswith("stream TTFB p50 added vs direct-messages")]
+    # interleaved: (0.60 - 0.35) / (0.55 - 0.35) = 1.25
+    assert ttfb["status"] == "PASS"
+    assert ttfb["measured"].startswith("1.25") and "interleaved streams" in ttfb["measured"]
+
+
+async def test_interleaved_streams_take_turns_and_report_each_url() -> None:
+    """One stream to each URL per round, in the order given; each URL's own figures, in that order."""
+    seen: list[str] = []
+
+    async def note(request: web.Request, response: web.StreamResponse) -> None:
+        seen.append(request.path)
+
+    mock = build_app(CHUNKS)
+    mock.on_response_prepare.append(note)
+    chat = json.loads(TARGETS["direct"].api.body_file.read_bytes())
+    messages = json.loads(MESSAGES.body_file.read_bytes())
+    async with TestServer(mock) as upstream:
+        base = f"http://127.0.0.1:{upstream.port}"
+        targets = [
+            (base + "/v1/chat/completions", json.dumps({**chat, "stream": True}).encode()),
+            (base + MESSAGES.path, json.dumps({**messages, "stream": True}).encode()),
+        ]
+        figures = await run_interleaved(targets, "Bearer bench", n=3, warmup=1, max_s=30)
+    assert seen == ["/v1/chat/completions", "/v1/messages"] * 4
+    assert [f["url"] for f in figures] == [url for url, _ in targets]
+    assert [f["n"] for f in figures] == [3, 3] and all(f["ttfb_p50_ms"] > 0 for f in figures)
