@@ -373,6 +373,9 @@ async def test_two_gateways_share_a_redis_store(redis_url: str) -> None:
         TestClient(TestServer(app_for(store))) as second,
     ):
         made = await (await first.post("/v1/responses", json={"model": "mock", "input": "Hello"})).json()
+        # the write goes in the background; a read in the process that made it waits for it (and
+        # nothing else does: another replica finds it once it has landed, as the README says)
+        assert (await first.get(f"/v1/responses/{made['id']}")).status == 200
         kept = await second.get(f"/v1/responses/{made['id']}")
         assert kept.status == 200 and await kept.json() == made
         reply = await second.post(
