@@ -241,9 +241,10 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                     redactor=provider.redactor,
                     sink=sink,
                     native=native,
+                    keeper=exchange.keep,
                 )
             raw = await reply.read()
-            return await run_sized(
+            response = await run_sized(
                 len(raw),
                 json_reply,
                 raw,
@@ -255,6 +256,9 @@ async def _attempt(exchange: Exchange, target: Target, prepared: Prepared) -> we
                 native,
                 exchange.keep,
             )
+            if exchange.keep is not None and exchange.keep.kept is not None:
+                await exchange.keep.landed()  # stored before the client has it (any replica finds it)
+            return response
     except UpstreamFailure as failure:
         error = GatewayError(failure.status, failure.message, type_="server_error", code=failure.code)
         # a saturated pool is the gateway's state, not the target's: no cooldown (another target may do)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -47,6 +47,15 @@ INTERNAL_ERROR_FRAME = gateway_error_frames(*INTERNAL)
 _NO_SECRETS = Redactor()
 
 
+class Landing(Protocol):
+    """What stores the response a stream makes (the response store's Keeper): `kept` is set once a
+    response was handed to it, and the bytes that carry that response wait for `landed()`."""
+
+    kept: str | None
+
+    async def landed(self) -> None: ...
+
+
 async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield first
     async for chunk in rest:
@@ -65,11 +74,13 @@ async def relay_stream(
     *,
     sink: StreamSink = CANONICAL_SINK,
     native: ClientProtocol | None = None,
+    keeper: Landing | None = None,
 ) -> web.StreamResponse:
     """Stream the reply to the client. `max_event_bytes`: the largest upstream event held
     (`upstream.max_event_bytes`); `redactor`: the provider's, for the error events relayed; `sink`:
     where canonical chunks go (the client protocol's framing); `native`: the client's protocol when
-    the upstream speaks it (its bytes are relayed as they are)."""
+    the upstream speaks it (its bytes are relayed as they are); `keeper`: what stores the response the
+    stream makes (its bytes wait for that)."""
     if operation.stream is None and not reply.headers.get("Content-Type", "").startswith("text/event-stream"):
         # relayed as they are, these bytes would not be a stream the client can read
         raise UpstreamFailure(
@@ -113,7 +124,7 @@ async def relay_stream(
             if access.trace_reply:
                 translator.observe = lambda chunk: canonical_reply(access, chunk)
             decoder = DECODERS[translator.spec.framing](max_event_bytes)
-            outcome = await _translate(response, chunks, reply, translator, decoder)
+            outcome = await _translate(response, chunks, reply, translator, decoder, keeper)
             usage = translator.usage
         if usage is not None:
             access.usage = usage
@@ -160,6 +171,7 @@ async def _translate(
     reply: UpstreamReply,
     translator: StreamTranslator,
     decoder: StreamDecoder,
+    keeper: Landing | None = None,
 ) -> StreamOutcome:
     started = False  # the first frame goes out alone, before the rest of its read is translated
     try:
@@ -178,15 +190,16 @@ async def _translate(
                 first, events = _first_frame(translator, events)
                 if first:
                     started = True
-                    await response.write(first)
+                    await _write(response, first, keeper)
             out = b"".join([translator.on_event(event) for event in events])
             if out:
-                await response.write(out)
+                await _write(response, out, keeper)
             if fault is not None:  # the stream cannot go on: stop the upstream
                 reply.abort()
                 if translator.done:  # complete already: what followed its end is not the client's
                     break
-                await response.write(gateway_error_frames(fault.message, fault.code, translator.sink))
+                frames = gateway_error_frames(fault.message, fault.code, translator.sink)
+                await _write(response, frames, keeper)
                 return fault.outcome
             if translator.failed:
                 reply.abort()
@@ -195,15 +208,23 @@ async def _translate(
             if not translator.done:  # framings whose last event needs no terminator
                 out = b"".join([translator.on_event(event) for event in decoder.flush()])
                 if out:
-                    await response.write(out)
+                    await _write(response, out, keeper)
             tail = translator.on_close(truncated=decoder.has_partial_event())
             if tail:
-                await response.write(tail)
+                await _write(response, tail, keeper)
     except UpstreamFailure as failure:
         if not translator.done:
             await response.write(gateway_error_frames(failure.message, failure.code, translator.sink))
             return failure_outcome(failure)
     return translator.failure or "ok"
+
+
+async def _write(response: web.StreamResponse, data: bytes, keeper: Landing | None) -> None:
+    """`data` to the client, once a response it carries (the sink handed it to the keeper while
+    translating it) is stored."""
+    if keeper is not None and keeper.kept is not None:
+        await keeper.landed()
+    await response.write(data)
 
 
 def _first_frame(translator: StreamTranslator, events: list[StreamEvent]) -> tuple[bytes, list[StreamEvent]]:

@@ -173,6 +173,7 @@ class Keeper:
     input: Any  # the request's input, or the rebuilt conversation's items
     stream_events: tuple[str, ...]  # the stream's last events: their `response` is kept
     loop: asyncio.AbstractEventLoop  # the store's (a large reply is translated in a worker thread)
+    kept: str | None = None  # the id of a response handed to the store that the reply has not waited for
 
     def reply(self, response: Any, encoded: bytes | None = None) -> None:
         """A whole reply (and its bytes, when already encoded)."""
@@ -184,6 +185,14 @@ class Keeper:
             self.store.keep(response["id"], entry)
         else:  # (ahead of the reply's own hand-back to the loop: stored before the client has it)
             self.loop.call_soon_threadsafe(self.store.keep, response["id"], entry)
+        self.kept = response["id"]
+
+    async def landed(self) -> None:
+        """Once the response kept last is in the store: what the reply waits for before the bytes
+        that carry it go out (ResponseStore.landed)."""
+        if self.kept is not None:
+            kept, self.kept = self.kept, None
+            await self.store.landed(kept)
 
     def stream_event(self, name: str, data: Any) -> None:
         """A stream event: its `response`, when it is one of the stream's last events."""

@@ -6,11 +6,13 @@ whole conversation before it: a continued response's are its predecessor's input
 request's own input), the gateway key that made it (`owner`: another key, or the open gateway, does
 not see it) and the model alias.
 
-Writes go in the background (`keep`): a slow or failing backend never delays or fails the response it
-keeps; a failure is logged (`response_store_error`, at most once per LOG_INTERVAL_S, with how many
-were not logged since) and counted. A read of an id whose write is still pending in this process waits
-for it, so a client that continues a response at once finds it. At most `max_pending` writes wait at
-once (more are dropped, and counted); `close` gives them `drain_timeout` seconds at shutdown.
+Writes go in the background (`keep`): a failing backend never fails the response it keeps; a failure is
+logged (`response_store_error`, at most once per LOG_INTERVAL_S, with how many were not logged since)
+and counted. The reply waits for its write (`landed`, bounded by the backend's timeouts) before the
+bytes that carry the response go out, so a client that continues it at once finds it on any replica;
+a read of an id whose write is still pending in this process waits for it too. At most `max_pending`
+writes wait at once (more are dropped, and counted); `close` gives them `drain_timeout` seconds at
+shutdown.
 
 Reads that fail (the backend is down, or slower than its timeout) are a 503
 `response_store_unavailable`: the response may well exist, and a 404 would tell the client to start
@@ -65,7 +67,15 @@ def unavailable() -> GatewayError:
 
 
 class ResponseStore:
-    __slots__ = ("_backend", "_clock", "_count_error", "_log", "_pending", "_resting_until")
+    __slots__ = (
+        "_backend",
+        "_clock",
+        "_count_error",
+        "_log",
+        "_pending",
+        "_resting_until",
+        "_unwaited_until",
+    )
 
     def __init__(
         self,
@@ -82,6 +92,7 @@ class ResponseStore:
         self._pending = BackgroundWrites(max_pending, drain_timeout)  # by response id
         self._clock = clock
         self._resting_until = float("-inf")
+        self._unwaited_until = float("-inf")  # after a failed write replies do not wait for writes
         self._log = FailureLog(log, "response_store_error", clock, redact)
 
     @property
@@ -140,10 +151,21 @@ class ResponseStore:
             return
         self._pending.start(self._put(response_id, data), response_id)
 
+    async def landed(self, response_id: str) -> None:
+        """Return once the write `keep` started for `response_id` has finished or failed (at once when
+        there is none: the memory backend stores at once). A reply waits for it, so that another
+        worker or replica finds the response its client already has; the backend's own timeouts
+        bound the wait, and the write goes on if the waiter goes away. After a failed write replies
+        do not wait for RECHECK_S: a store that is down costs one timeout, not one per reply."""
+        pending = self._pending.of(response_id)
+        if pending is not None and self._clock() >= self._unwaited_until:
+            await asyncio.wait({pending})
+
     async def _put(self, response_id: str, data: bytes) -> None:
         try:
             await self._backend.put(response_id, data)
         except Exception as exc:
+            self._unwaited_until = self._clock() + RECHECK_S
             self._report("put", exc)
 
     def _report(self, operation: StoreOperation, exc: BaseException, count: int = 1) -> None:

@@ -10,6 +10,7 @@ store is down.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -373,10 +374,7 @@ async def test_two_gateways_share_a_redis_store(redis_url: str) -> None:
         TestClient(TestServer(app_for(store))) as second,
     ):
         made = await (await first.post("/v1/responses", json={"model": "mock", "input": "Hello"})).json()
-        # the write goes in the background; a read in the process that made it waits for it (and
-        # nothing else does: another replica finds it once it has landed, as the README says)
-        assert (await first.get(f"/v1/responses/{made['id']}")).status == 200
-        kept = await second.get(f"/v1/responses/{made['id']}")
+        kept = await second.get(f"/v1/responses/{made['id']}")  # the reply waited for the write
         assert kept.status == 200 and await kept.json() == made
         reply = await second.post(
             "/v1/responses", json={"model": "mock", "input": "Again", "previous_response_id": made["id"]}
@@ -388,6 +386,25 @@ async def test_two_gateways_share_a_redis_store(redis_url: str) -> None:
         assert [item["role"] for item in items["data"]] == ["user", "assistant", "user"]
         assert (await first.delete(f"/v1/responses/{made['id']}")).status == 200
         assert (await second.get(f"/v1/responses/{made['id']}")).status == 404
+
+
+async def test_a_streamed_response_is_stored_before_its_last_event_goes_out(redis_url: str) -> None:
+    """The client continues on another replica the moment `response.completed` arrives: the event waited
+    for the write, so the other replica finds the response."""
+    store = f"{{store: redis, redis_url: '{redis_url}', ttl: 1h}}"
+    async with (
+        TestClient(TestServer(app_for(store))) as first,
+        TestClient(TestServer(app_for(store))) as second,
+    ):
+        reply = await first.post("/v1/responses", json={"model": "mock", "input": "Hello", "stream": True})
+        completed = None
+        async for line in reply.content:
+            if line.startswith(b"data: ") and b'"response.completed"' in line:
+                completed = json.loads(line[6:])["response"]
+                break  # (what the client has the moment the event arrives; the rest is not read)
+        assert completed is not None
+        kept = await second.get(f"/v1/responses/{completed['id']}")
+        assert kept.status == 200 and (await kept.json())["id"] == completed["id"]
 
 
 async def test_a_store_that_is_down_fails_no_response_and_reads_are_503() -> None:
@@ -446,6 +463,54 @@ async def test_an_expired_response_is_not_found() -> None:
             "/v1/responses", json={"model": "mock", "input": "x", "previous_response_id": made["id"]}
         )
         assert reply.status == 404 and (await reply.json())["error"]["code"] == "previous_response_not_found"
+
+
+class HeldWrites:
+    """A shared backend (like Redis) whose writes wait for `release`: what a reply must wait for."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.release = asyncio.Event()
+        self.writing = asyncio.Event()
+
+    async def put(self, response_id: str, data: bytes) -> bool:
+        self.writing.set()
+        await self.release.wait()
+        self.data[response_id] = data
+        return True
+
+    async def get(self, response_id: str) -> bytes | None:
+        return self.data.get(response_id)
+
+    async def delete(self, response_id: str) -> bool:
+        return self.data.pop(response_id, None) is not None
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+async def test_the_reply_carrying_a_response_waits_until_it_is_stored(streamed: bool) -> None:
+    """Neither the JSON reply nor the stream's `response.completed` goes out before the store has the
+    response: a client that continues it at once, on any replica, finds it."""
+    backend = HeldWrites()
+    registry = build_registry(config_from_text(ROUTES.replace("STORE", "{ttl: 1h}"), "routes.yaml", {}))
+    app = create_app(RegistryHolder("routes.yaml", registry), responses_backend=backend)
+    async with TestClient(TestServer(app)) as gateway:
+        body = {"model": "mock", "input": "Hello", "stream": streamed}
+
+        async def whole_reply() -> bytes:
+            async with gateway.post("/v1/responses", json=body) as reply:
+                return await reply.read()
+
+        reading = asyncio.ensure_future(whole_reply())
+        await asyncio.wait_for(backend.writing.wait(), timeout=5)
+        done, _ = await asyncio.wait({reading}, timeout=0.2)  # (a bound, not a synchronization)
+        assert not done and not backend.data  # held: the reply waits for the write
+        backend.release.set()
+        raw = await asyncio.wait_for(reading, timeout=5)
+        assert list(backend.data)
+        assert b"response.completed" in raw if streamed else b'"object":"response"' in raw
 
 
 async def test_store_none_keeps_nothing() -> None:

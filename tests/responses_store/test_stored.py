@@ -181,3 +181,42 @@ async def test_after_a_failed_read_the_store_is_left_alone_for_a_while() -> None
         now[0] += RECHECK_S
         backend.fail = None
         assert await store.get("resp_a", None) is None and asked == 2
+
+
+async def test_a_reply_waits_for_its_write_to_land() -> None:
+    """`landed` returns once the write `keep` started is done, so the reply that follows it finds the
+    response stored on any replica; with nothing pending (memory) at once."""
+    backend = SlowBackend()
+    store = ResponseStore(backend)
+    store.keep("resp_a", entry())
+    landing = asyncio.ensure_future(store.landed("resp_a"))
+    await asyncio.sleep(0)
+    assert not landing.done()  # held by the write
+    backend.release.set()
+    await landing
+    assert "resp_a" in backend.data
+    memory = ResponseStore(MemoryResponses(max_entries=10, max_bytes=1_000_000, ttl=60))
+    memory.keep("resp_a", entry())
+    await memory.landed("resp_a")  # (stored at once: nothing to wait for)
+    assert await memory.get("resp_a", "team-a") is not None
+
+
+async def test_after_a_failed_write_replies_do_not_wait_for_writes_for_a_while() -> None:
+    backend = SlowBackend()
+    backend.fail = TimeoutError()
+    backend.release.set()
+    now = [100.0]
+    store = ResponseStore(backend, clock=lambda: now[0])
+    with structlog.testing.capture_logs():
+        store.keep("resp_a", entry())
+        await store.landed("resp_a")  # waited for, and failed
+        backend.release.clear()
+        store.keep("resp_b", entry())
+        await asyncio.wait_for(store.landed("resp_b"), timeout=5)  # not waited for: returns at once
+        assert store.pending_writes == 1
+        now[0] += RECHECK_S
+        landing = asyncio.ensure_future(store.landed("resp_b"))
+        await asyncio.sleep(0)
+        assert not landing.done()  # waited for again
+        backend.release.set()
+        await landing
