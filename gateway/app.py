@@ -18,7 +18,7 @@ from gateway.observability import endpoints
 from gateway.observability.keys import METRICS, READINESS, Readiness
 from gateway.observability.metrics import FLUSH_INTERVAL_S, GatewayMetrics
 from gateway.proxy import forward, model_listing
-from gateway.proxy.edge import edge_middleware
+from gateway.proxy.edge import UNMATCHED, at_the_edge, unmatched
 from gateway.proxy.request_validation import RequestValidator
 from gateway.reload import RegistryHolder
 from gateway.response_cache.cache import CacheStore, cache_context
@@ -114,8 +114,9 @@ def create_app(
     OTEL_* environment asks for (none: no tracing code on the request path at all)."""
     limits = holder.current.config.limits
     tracing = tracing or tracing_from_environment()
-    middlewares = [edge_middleware] if tracing is None else [edge_middleware, tracing.middleware()]
-    app = web.Application(middlewares=middlewares, client_max_size=limits.max_body_bytes)
+    # no aiohttp middleware: the edge (and tracing inside it) wraps every route (proxy/edge.py)
+    inner = () if tracing is None else (tracing.middleware(),)
+    app = web.Application(client_max_size=limits.max_body_bytes)
     app[REGISTRY] = holder
     app[VALIDATOR] = RequestValidator()
     app[COOLDOWNS] = cooldowns or Cooldowns()
@@ -158,14 +159,16 @@ def create_app(
     app.cleanup_ctx.append(responses_context(holder, responses_backend, metrics.response_store_error))
     app.cleanup_ctx.append(_flush_metrics)
     for operation in client_operations():  # the one table of client operations (gateway/protocols/)
-        handler = forward.handler_for(operation)
+        handler = at_the_edge(forward.handler_for(operation), inner)
         for path in operation.paths:
             app.router.add_route(operation.method, path, handler)
-    app.router.add_get("/v1/models", model_listing.list_models)
-    app.router.add_get("/v1/models/{model:.+}", model_listing.retrieve_model)
-    app.router.add_get("/healthz", endpoints.healthz)
-    app.router.add_get("/readyz", endpoints.readyz)
-    app.router.add_get("/metrics", endpoints.metrics_handler)
-    app.router.add_get("/v1/gateway/keys/{name}/spend", key_spend)  # admin keys only
-    app.router.add_get("/", endpoints.root)  # (and HEAD): clients probe it
+    app.router.add_get("/v1/models", at_the_edge(model_listing.list_models, inner))
+    app.router.add_get("/v1/models/{model:.+}", at_the_edge(model_listing.retrieve_model, inner))
+    app.router.add_get("/healthz", at_the_edge(endpoints.healthz, inner))
+    app.router.add_get("/readyz", at_the_edge(endpoints.readyz, inner))
+    app.router.add_get("/metrics", at_the_edge(endpoints.metrics_handler, inner))
+    app.router.add_get("/v1/gateway/keys/{name}/spend", at_the_edge(key_spend, inner))  # admin keys only
+    app.router.add_get("/", at_the_edge(endpoints.root, inner))  # (and HEAD): clients probe it
+    # last: what no route serves (404) or serves for other methods (405), in the client's envelope
+    app.router.add_route("*", r"/{path:[\s\S]*}", at_the_edge(unmatched, inner), name=UNMATCHED)
     return app

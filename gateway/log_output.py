@@ -5,7 +5,7 @@ least. `CoalescedLines` writes the first line of a loop iteration at once, and b
 that follow it in the same iteration for one write + flush scheduled with `loop.call_soon`: under
 load N lines cost ~2 syscalls, and a line is never held past the iteration it was logged in. Writing
 the first line at once keeps what a line-per-write log gave at low load: an access line is in the log
-before the client it describes has its response (aiohttp sends a response after the middleware
+before the client it describes has its response (aiohttp sends a response after the edge
 logged it, in the same iteration). Outside a running loop (start-up, shutdown, another thread) a
 line is written at once too, after whatever is buffered, so lines are never reordered. `flush()` is
 also called at exit, before a fork and when logging is reconfigured.

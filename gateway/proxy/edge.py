@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway import json_codec
 from gateway.app_keys import ACCESS, CLIENT_PROTOCOL
@@ -51,6 +53,7 @@ def client_request_id(request: web.Request) -> str | None:
     return None
 
 
+UNMATCHED = "unmatched"  # the catch-all route's name: no URL the gateway serves (a 404 leaves it out)
 SERVER = "llm-gateway"  # every answer's Server header: aiohttp's default names Python's and its own versions
 _QUOTED_PATH_MAX = 200  # characters of an unknown URL's path quoted back to the client
 
@@ -61,7 +64,7 @@ def served_urls(app: web.Application) -> str:
     served = [
         f"{route.method} {route.resource.canonical}"
         for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD" and route.resource is not None and route.resource.name != UNMATCHED
     ]
     return ", ".join(dict.fromkeys(served))
 
@@ -108,6 +111,34 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     if "Allow" in exc.headers:
         headers["Allow"] = exc.headers["Allow"]
     return web.Response(status=status, body=json_codec.dumps(body), headers=headers)
+
+
+def at_the_edge(handler: Handler, inner: Sequence[Middleware] = ()) -> Handler:
+    """`handler` behind the edge (and the `inner` middlewares, e.g. tracing, between the two): what
+    every route of the app serves. The edge wraps each route rather than being an aiohttp middleware:
+    an app without middlewares skips aiohttp's middleware chain and its current-app wrapper on every
+    request (1.4% of a relayed request's instructions)."""
+    for middleware in reversed(inner):
+        handler = functools.partial(middleware, handler=handler)
+    behind = handler
+
+    async def served(request: web.Request) -> web.StreamResponse:
+        return await edge_middleware(request, behind)
+
+    return served
+
+
+async def unmatched(request: web.Request) -> web.StreamResponse:
+    """The catch-all route (UNMATCHED, added last): a path no route serves is a 404, one served for
+    other methods a 405 naming them, as aiohttp's router says, but answered behind the edge."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != UNMATCHED:
+            _, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 @web.middleware

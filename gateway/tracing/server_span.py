@@ -22,7 +22,7 @@ from gateway import json_codec
 from gateway.app_keys import ACCESS, CLIENT_PROTOCOL, REGISTRY
 from gateway.errors import GatewayError
 from gateway.log_context import add_request_field
-from gateway.proxy.edge import Handler
+from gateway.proxy.edge import UNMATCHED, Handler
 from gateway.proxy.request_record import RequestRecord
 from gateway.tracing import attributes as attr
 from gateway.tracing.attributes import capped, record_usage, stream_error
@@ -45,7 +45,7 @@ def server_span_middleware(tracing: Tracing) -> Middleware:
         if request.path in UNTRACED:
             return await handler(request)
         resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else None
+        route = resource.canonical if resource is not None and resource.name != UNMATCHED else None
         dialect_operation = dialect_operations.get(route) if route is not None else None
         operation = attr.GEN_AI_OPERATIONS.get(dialect_operation) if dialect_operation else None
         parent = W3C.extract(request.headers)
