@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.expiring_lru import ExpiringLru
 from gateway.redis_client import REDIS_CALL_TIMEOUT_S, redis_client
 
 
@@ -33,63 +33,39 @@ class ResponseBackend(Protocol):
 
 
 class MemoryResponses:
-    """A bounded LRU map of this process; `clock` (monotonic seconds) is injectable for TTL tests."""
+    """A bounded LRU map of this process (gateway/expiring_lru.py); `clock` (monotonic seconds) is
+    injectable for TTL tests."""
 
     def __init__(
         self, ttl: float, max_entries: int, max_bytes: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._ttl = ttl
-        self._max_entries = max_entries
-        self._max_bytes = max_bytes
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # id -> (expires, data)
-        self._bytes = 0
+        self._entries: ExpiringLru[bytes] = ExpiringLru(max_entries, max_bytes, len, clock)
 
     @property
     def size(self) -> tuple[int, int]:
         """(entries, bytes) kept now."""
-        return len(self._entries), self._bytes
+        return len(self._entries), self._entries.bytes
 
     async def put(self, response_id: str, data: bytes) -> bool:
         return self.put_now(response_id, data)
 
     def put_now(self, response_id: str, data: bytes) -> bool:
-        """`put` without a coroutine (nothing here waits): the store keeps a response at once."""
-        self._drop(response_id)
-        if len(data) > self._max_bytes:
-            return False
-        entries = self._entries
-        entries[response_id] = (self._clock() + self._ttl, data)
-        self._bytes += len(data)
-        while len(entries) > self._max_entries or self._bytes > self._max_bytes:
-            _, (_, dropped) = entries.popitem(last=False)
-            self._bytes -= len(dropped)
-        return True
+        """`put` without a coroutine (nothing here waits): the store keeps a response at once (one over
+        `max_bytes` is not kept)."""
+        self._entries.pop(response_id)
+        return self._entries.put(response_id, data, self._ttl)
 
     async def get(self, response_id: str) -> bytes | None:
-        found = self._entries.get(response_id)
-        if found is None:
-            return None
-        expires, data = found
-        if self._clock() >= expires:
-            self._drop(response_id)
-            return None
-        self._entries.move_to_end(response_id)
-        return data
+        return self._entries.get(response_id)
 
     async def delete(self, response_id: str) -> bool:
-        found = await self.get(response_id)  # (an expired one is gone already)
-        self._drop(response_id)
+        found = self._entries.get(response_id)  # (an expired one is gone already)
+        self._entries.pop(response_id)
         return found is not None
-
-    def _drop(self, response_id: str) -> None:
-        found = self._entries.pop(response_id, None)
-        if found is not None:
-            self._bytes -= len(found[1])
 
     async def close(self) -> None:
         self._entries.clear()
-        self._bytes = 0
 
 
 class RedisResponses:
