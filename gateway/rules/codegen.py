@@ -163,12 +163,8 @@ class _Emitter(SourceWriter):
             right = self._local(right)
             strings = f"(isinstance({left}, str) and isinstance({right}, str))"
             both = f"{strings} or ({number(left)} and {number(right)})"
-        self._out(f"if {both}:")
-        with self._block():
+        with self._null_if(f"not ({both})", result):
             self._out(f"{result} = {left} {_ORDERING[op]} {right}")
-        self._out("else:")
-        with self._block():
-            self._out(f"{result} = None")
         return result
 
     def _test_false(self, node: Node, value: str) -> str:
@@ -226,11 +222,7 @@ class _Emitter(SourceWriter):
             self._out(f"{result} = {build()}")
             self._know_present(result)
             return result
-        self._out(f"if {subject} is None:")
-        with self._block():
-            self._out(f"{result} = None")
-        self._out("else:")
-        with self._block():
+        with self._null_if(f"{subject} is None", result):
             self._know_present(subject)
             self._out(f"{result} = {build()}")
         return result
@@ -239,11 +231,7 @@ class _Emitter(SourceWriter):
         """`[each(item) for item in items]`, nulls left out; null when `items` is not of `kind`."""
         items = self._local(items)
         result, item = self._temp(), self._temp()
-        self._out(f"if type({items}) is not {kind}:")
-        with self._block():
-            self._out(f"{result} = None")
-        self._out("else:")
-        with self._block():
+        with self._null_if(f"type({items}) is not {kind}", result):
             if each["type"] == "identity":
                 self._out(f"{result} = [{item} for {item} in {items}{over} if {item} is not None]")
                 return result
@@ -268,11 +256,7 @@ class _Emitter(SourceWriter):
         base, each, condition = node["children"]
         items = self._local(self.emit(base, subject))
         result, item = self._temp(), self._temp()
-        self._out(f"if type({items}) is not list:")
-        with self._block():
-            self._out(f"{result} = None")
-        self._out("else:")
-        with self._block():
+        with self._null_if(f"type({items}) is not list", result):
             self._out(f"{result} = []")
             self._out(f"for {item} in {items}:")
             with self._block():
@@ -290,11 +274,7 @@ class _Emitter(SourceWriter):
     def _n_flatten(self, node: Node, subject: str) -> str:
         items = self._local(self.emit(node["children"][0], subject))
         result, item = self._temp(), self._temp()
-        self._out(f"if type({items}) is not list:")
-        with self._block():
-            self._out(f"{result} = None")
-        self._out("else:")
-        with self._block():
+        with self._null_if(f"type({items}) is not list", result):
             self._out(f"{result} = []")
             self._out(f"for {item} in {items}:")
             with self._block():

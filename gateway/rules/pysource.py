@@ -109,6 +109,17 @@ class SourceWriter:
                     self._present.discard(key)
 
     @contextmanager
+    def _null_if(self, test: str, result: str) -> Iterator[None]:
+        """`if test: result = None`; what is written meanwhile is its else branch (JMESPath's null for
+        a value of the wrong type)."""
+        self._out(f"if {test}:")
+        with self._block():
+            self._out(f"{result} = None")
+        self._out("else:")
+        with self._block():
+            yield
+
+    @contextmanager
     def _captured(self, into: list[str]) -> Iterator[None]:
         """Lines written meanwhile go to `into` (compiled in jmespath's child order, placed elsewhere)."""
         saved, self._lines = self._lines, into
