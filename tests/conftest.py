@@ -16,6 +16,7 @@ import structlog
 
 from gateway import log_output, logging_setup
 from tests.support import skipped_checks
+from tests.support.redis_server import REDIS_SERVER, redis_server
 
 pytest_plugins = ["pytester"]
 
@@ -48,6 +49,15 @@ _app_log = _CapturedStdout(sys.__stdout__)
 def pytest_configure(config: pytest.Config) -> None:
     _app_log.capturing = config.getoption("capture") != "no"
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(_app_log))
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A throwaway redis-server for the module's tests (skipped where none is installed)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

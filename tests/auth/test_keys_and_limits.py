@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from gateway.config.model import GatewayKey
 from gateway.engine.registry import build_registry
 from gateway.errors import GatewayError
 from gateway.reload import RegistryHolder
-from tests.support.redis_server import REDIS_SERVER, redis_server
 from tests.support.spec_check import spec_errors
 
 KEY_A = "gw-team-a-0123456789abcdef"
@@ -148,14 +146,6 @@ def test_keyring_compares_every_key_and_never_keeps_the_key() -> None:
     with pytest.raises(GatewayError):
         ring.identify("Basic xyz")
     assert KEY_A not in repr(ring.identify(f"Bearer {KEY_A}"))
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    with redis_server() as url:
-        yield url
 
 
 async def test_redis_store_shares_limits_between_two_gateways(redis_url: str) -> None:

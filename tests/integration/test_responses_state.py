@@ -31,7 +31,6 @@ from gateway.reload import RegistryHolder
 from gateway.responses_store.backends import MemoryResponses
 from tests.support.anthropic_ingress_upstreams import FAKES, UPSTREAMS, Upstream
 from tests.support.fake_upstreams import FakeUpstream
-from tests.support.redis_server import REDIS_SERVER, redis_server
 from tests.support.responses_native import NATIVE_TEXT, native_reply
 from tests.support.responses_spec import assert_valid_response, assert_valid_stored
 from tests.support.routes import CLIENT_KEY
@@ -357,14 +356,6 @@ models:
 def app_for(store: str) -> Any:
     registry = build_registry(config_from_text(ROUTES.replace("STORE", store), "routes.yaml", {}))
     return create_app(RegistryHolder("routes.yaml", registry))
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    with redis_server() as url:
-        yield url
 
 
 async def test_two_gateways_share_a_redis_store(redis_url: str) -> None:

@@ -3,12 +3,7 @@ a real redis-server (skipped visibly without one)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from gateway.responses_store.backends import MemoryResponses, RedisResponses
-from tests.support.redis_server import REDIS_SERVER, redis_server
 
 DAY = 86400.0
 
@@ -78,14 +73,6 @@ async def test_an_expired_entry_is_gone() -> None:
     await store.put("resp_b", b"B")
     clock.now += 30 * DAY
     assert await store.delete("resp_b") is False
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    with redis_server() as url:
-        yield url
 
 
 async def test_redis_keeps_every_entry_with_the_ttl(redis_url: str) -> None:
